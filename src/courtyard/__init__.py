@@ -1,0 +1,3 @@
+"""Courtyard: a self-hosted chat server."""
+
+__version__ = "0.1.0"

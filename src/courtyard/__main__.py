@@ -1,0 +1,3 @@
+from courtyard.cli.main import main
+
+main()

@@ -1,0 +1,93 @@
+"""Assemble the Litestar application from routes, dependencies and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from courtyard import __version__
+from courtyard.api.deps import WebConfig, provide_actor, provide_admin_actor, provide_client
+from courtyard.api.errors import EXCEPTION_HANDLERS
+from courtyard.api.jsonbody import StrictJSONRequest
+from courtyard.api.middleware import EdgeMiddleware
+from courtyard.api.routes.auth import AuthController, SetupController
+from courtyard.api.routes.channels import ChannelsController, ConversationsController
+from courtyard.api.routes.health import healthz, readyz
+from courtyard.api.routes.messages import ChannelMessagesController, MessagesController
+from courtyard.api.routes.users import BotsController, InvitesController, MeController, UsersController
+from courtyard.services.registry import Services
+
+API_DESCRIPTION = """\
+Courtyard's REST API. Authenticate with `Authorization: Bearer <token>` (a session token from
+`POST /api/v1/auth/sign-in` with `session_type: "token"`, a personal access token or a bot
+token) or with the session cookie plus the `X-CSRF-Token` header for changes.
+Errors are `application/problem+json` (RFC 9457) with a stable `code`.
+"""
+
+
+def build_asgi_app(
+    services: Services,
+    web: WebConfig,
+    *,
+    max_body_bytes: int,
+    api_docs: bool,
+    docs_js_url: str | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[Any]]] = (),
+    extra_route_handlers: Sequence[Any] = (),
+) -> Litestar:
+    """The HTTP application; everything it needs is passed in."""
+    openapi = OpenAPIConfig(
+        title="Courtyard API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        path="/api/v1",
+        render_plugins=[RedocRenderPlugin(path="/docs", js_url=docs_js_url)] if api_docs else [],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer"),
+                "cookie": SecurityScheme(type="apiKey", name="courtyard_session", security_scheme_in="cookie"),
+            }
+        ),
+        security=[{"bearer": []}, {"cookie": []}],
+        use_handler_docstrings=True,
+    )
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            SetupController,
+            AuthController,
+            MeController,
+            UsersController,
+            BotsController,
+            InvitesController,
+            ChannelsController,
+            ConversationsController,
+            ChannelMessagesController,
+            MessagesController,
+            *extra_route_handlers,
+        ],
+        dependencies={
+            "services": Provide(lambda: services, sync_to_thread=False, use_cache=True),
+            "web": Provide(lambda: web, sync_to_thread=False, use_cache=True),
+            "actor": Provide(provide_actor),
+            "admin_actor": Provide(provide_admin_actor),
+            "client": Provide(provide_client, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_class=StrictJSONRequest,
+        request_max_body_size=max_body_bytes,
+        middleware=[EdgeMiddleware],
+        openapi_config=openapi,
+        on_shutdown=list(on_shutdown),
+        response_cache_config=ResponseCacheConfig(),
+        debug=False,
+        logging_config=None,
+    )

@@ -1,0 +1,92 @@
+"""Dependencies for routes: the services, the acting user, and client information."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.params import Dependency, Parameter
+
+from courtyard.auth.tokens import same_secret
+from courtyard.domain.errors import PermissionDenied, Unauthenticated
+from courtyard.domain.users import Actor
+from courtyard.services.registry import Services
+from courtyard.services.sessions import ClientInfo
+
+SESSION_COOKIE = "courtyard_session"
+CSRF_COOKIE = "courtyard_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_ID = 2**63 - 1
+
+# Path and query types with the bounds every database can hold.
+Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
+Cursor = Annotated[int, Parameter(ge=0, le=MAX_ID, default=0, description="Return items after this id.")]
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """HTTP-facing settings the routes need (cookie flags, lifetimes)."""
+
+    secure_cookies: bool
+    session_max_age: int
+
+
+def csrf_token_for(session_secret: str) -> str:
+    """The CSRF token bound to a session: derived, so nothing extra is stored."""
+    return hashlib.sha256(b"courtyard-csrf:" + session_secret.encode()).hexdigest()[:43]
+
+
+def _bearer(request: Request[Any, Any, State]) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated("use 'Authorization: Bearer <token>'", code="invalid_authorization_header")
+    return value.strip()
+
+
+async def provide_actor(request: Request[Any, Any, State], services: Services) -> Actor:
+    """The authenticated user, from a bearer token or the session cookie (with CSRF check)."""
+    secret = _bearer(request)
+    via_cookie = False
+    if secret is None:
+        secret = request.cookies.get(SESSION_COOKIE)
+        via_cookie = secret is not None
+    if not secret:
+        raise Unauthenticated("sign in first", code="not_signed_in")
+    actor = await services.sessions.authenticate(secret)
+    unsafe = request.method not in SAFE_METHODS
+    if via_cookie and unsafe:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not same_secret(sent, csrf_token_for(secret)):
+            raise PermissionDenied(
+                f"cookie-authenticated changes need the {CSRF_HEADER} header", code="csrf_failed"
+            )
+    needed = "write" if unsafe else "read"
+    if not actor.has_scope(needed):
+        raise PermissionDenied(f"this token lacks the '{needed}' scope", code="insufficient_scope")
+    return actor
+
+
+async def provide_admin_actor(actor: Actor) -> Actor:
+    """An actor whose token may administer (sessions always may; roles are checked later)."""
+    if not actor.has_scope("admin"):
+        raise PermissionDenied("this token lacks the 'admin' scope", code="insufficient_scope")
+    return actor
+
+
+def provide_client(request: Request[Any, Any, State]) -> ClientInfo:
+    """User agent and address of the caller, for the session list."""
+    host = request.client.host if request.client else ""
+    return ClientInfo(user_agent=request.headers.get("user-agent", "")[:256], ip_address=host)
+
+
+CurrentActor = Annotated[Actor, Dependency(skip_validation=True)]
+AppServices = Annotated[Services, Dependency(skip_validation=True)]
+Client = Annotated[ClientInfo, Dependency(skip_validation=True)]
+Web = Annotated[WebConfig, Dependency(skip_validation=True)]

@@ -1,0 +1,1 @@
+"""Pure domain model: entities, rules and errors. No I/O and no frameworks."""

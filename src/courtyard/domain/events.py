@@ -1,0 +1,183 @@
+"""Durable events: what changed, in the same shape as the REST objects.
+
+Each event is written to the outbox in the transaction that made the change and gets a
+stream position there. ``Audience`` says who may receive it; the realtime layer never
+widens it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from courtyard.domain.channels import Channel, Member
+from courtyard.domain.messages import Message, ReactionGroup
+from courtyard.domain.users import User
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who receives an event: a channel's members, named users, or every non-guest user.
+
+    ``user_ids`` are added to the channel's members (e.g. the user just removed from it).
+    """
+
+    channel_id: int | None = None
+    user_ids: tuple[int, ...] = ()
+    all_members: bool = False
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every durable event; ``type`` is the wire name (``message.created``)."""
+
+
+class MessageCreated(Event, tag="message.created"):
+    """A message was posted (top-level or thread reply)."""
+
+    message: Message
+
+
+class MessageEdited(Event, tag="message.edited"):
+    """A message's text changed."""
+
+    message: Message
+
+
+class MessageDeleted(Event, tag="message.deleted"):
+    """A message was deleted; its place stays, its text is gone."""
+
+    message: Message
+
+
+class ThreadUpdated(Event, tag="thread.updated"):
+    """A thread root's summary changed (reply count, participants, last reply)."""
+
+    root: Message
+
+
+class ReactionAdded(Event, tag="reaction.added"):
+    """Someone reacted to a message."""
+
+    channel_id: int
+    message_id: int
+    user_id: int
+    emoji: str
+    reactions: list[ReactionGroup]
+
+
+class ReactionRemoved(Event, tag="reaction.removed"):
+    """Someone took back a reaction."""
+
+    channel_id: int
+    message_id: int
+    user_id: int
+    emoji: str
+    reactions: list[ReactionGroup]
+
+
+class MessagePinned(Event, tag="message.pinned"):
+    """A message was pinned to its channel."""
+
+    message: Message
+
+
+class MessageUnpinned(Event, tag="message.unpinned"):
+    """A message was unpinned."""
+
+    message: Message
+
+
+class ChannelCreated(Event, tag="channel.created"):
+    """A channel or conversation was created."""
+
+    channel: Channel
+
+
+class ChannelUpdated(Event, tag="channel.updated"):
+    """Name, topic, purpose or kind changed."""
+
+    channel: Channel
+
+
+class ChannelArchived(Event, tag="channel.archived"):
+    """A channel was archived: readable, no longer writable."""
+
+    channel: Channel
+
+
+class ChannelUnarchived(Event, tag="channel.unarchived"):
+    """An archived channel was reopened."""
+
+    channel: Channel
+
+
+class MemberJoined(Event, tag="member.joined"):
+    """Someone joined or was added to a channel."""
+
+    channel: Channel
+    member: Member
+    added_by: int | None = None
+
+
+class MemberLeft(Event, tag="member.left"):
+    """Someone left or was removed from a channel."""
+
+    channel_id: int
+    user_id: int
+    removed_by: int | None = None
+
+
+class ReadMarkerMoved(Event, tag="read_marker.moved"):
+    """A user's last-read position in a channel moved (sent to that user's devices)."""
+
+    channel_id: int
+    user_id: int
+    last_read_seq: int
+
+
+class UserCreated(Event, tag="user.created"):
+    """A new person or bot joined the organisation."""
+
+    user: User
+
+
+class UserUpdated(Event, tag="user.updated"):
+    """A profile, role or status changed."""
+
+    user: User
+
+
+class UserDeactivated(Event, tag="user.deactivated"):
+    """A user was deactivated: sign-in blocked, history kept."""
+
+    user: User
+
+
+ALL_EVENT_TYPES: tuple[type[Event], ...] = (
+    MessageCreated,
+    MessageEdited,
+    MessageDeleted,
+    ThreadUpdated,
+    ReactionAdded,
+    ReactionRemoved,
+    MessagePinned,
+    MessageUnpinned,
+    ChannelCreated,
+    ChannelUpdated,
+    ChannelArchived,
+    ChannelUnarchived,
+    MemberJoined,
+    MemberLeft,
+    ReadMarkerMoved,
+    UserCreated,
+    UserUpdated,
+    UserDeactivated,
+)
+
+
+def wire_name(event_type: type[Event]) -> str:
+    """The ``type`` string an event carries on the wire."""
+    tag = event_type.__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag

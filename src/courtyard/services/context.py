@@ -1,0 +1,46 @@
+"""What every service needs, built once by the composition root (``courtyard.app``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pluggy
+
+from courtyard.auth.passwords import PasswordHashing
+from courtyard.storage.unit_of_work import Storage
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The default clock."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Organisation rules and limits, derived from settings."""
+
+    max_message_chars: int = 16_000
+    max_group_members: int = 8
+    password_min_length: int = 12
+    session_lifetime: timedelta = timedelta(days=30)
+    invite_lifetime: timedelta = timedelta(days=7)
+    setup_token_lifetime: timedelta = timedelta(hours=24)
+    keep_deleted_content: bool = True
+    max_page_size: int = 200
+    max_reaction_kinds: int = 50
+    session_touch_interval: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    """Dependencies shared by the services."""
+
+    storage: Storage
+    passwords: PasswordHashing
+    plugins: pluggy.PluginManager
+    policy: Policy = field(default_factory=Policy)
+    clock: Clock = utc_now

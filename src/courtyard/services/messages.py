@@ -1,0 +1,285 @@
+"""Sending, editing, deleting and reading messages and threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from courtyard.domain.channels import Channel
+from courtyard.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from courtyard.domain.events import (
+    Audience,
+    MessageCreated,
+    MessageDeleted,
+    MessageEdited,
+    ReadMarkerMoved,
+    ThreadUpdated,
+)
+from courtyard.domain.mentions import find_mentions
+from courtyard.domain.messages import HistoryPage, Message, MessageVersion, PageRequest
+from courtyard.domain.text import clean_message_text
+from courtyard.domain.users import Actor
+from courtyard.plugins.manager import call_after_hook, chain_text_hook
+from courtyard.services.access import (
+    MESSAGE_NOT_FOUND,
+    access_channel,
+    access_channel_for_posting,
+    access_message,
+    access_message_for_writing,
+)
+from courtyard.services.context import ServiceContext
+from courtyard.storage.errors import UniqueViolation
+from courtyard.storage.repositories.messages import NewMessage
+from courtyard.storage.unit_of_work import UnitOfWork
+
+CLIENT_ID_MAX = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The outcome of a send: the message, and False when an earlier send is being replayed."""
+
+    message: Message
+    created: bool
+
+
+class Messages:
+    """The message use cases."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    async def send_message(
+        self,
+        actor: Actor,
+        channel_id: int,
+        text: str,
+        *,
+        client_message_id: str | None = None,
+        thread_root_id: int | None = None,
+    ) -> Sent:
+        """Post a message (or a thread reply). Idempotent per ``client_message_id``.
+
+        A retried send with the same key returns the first message, never a duplicate, even
+        when both attempts race: the unique (sender, key) index decides and the loser's
+        transaction, including its sequence number, rolls back.
+        """
+        body = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
+        key = _clean_client_id(client_message_id)
+        if key is not None and (earlier := await self._replay(actor, channel_id, key)) is not None:
+            return earlier
+        try:
+            message, channel = await self._store_new(actor, channel_id, body, key, thread_root_id)
+        except UniqueViolation:
+            if key is None:
+                raise
+            earlier = await self._replay(actor, channel_id, key)
+            if earlier is None:
+                raise
+            return earlier
+        call_after_hook(
+            self._ctx.plugins.hook.courtyard_after_message_stored,
+            actor=actor, channel=channel, message=message,
+        )
+        return Sent(message=message, created=True)
+
+    async def _replay(self, actor: Actor, channel_id: int, key: str) -> Sent | None:
+        async with self._ctx.storage.snapshot() as uow:
+            earlier = await uow.messages.by_client_id(actor.user_id, key)
+        if earlier is None:
+            return None
+        if earlier.channel_id != channel_id:
+            raise Conflict(
+                "client_message_id was already used for a message in another channel",
+                code="client_message_id_reused",
+                field="client_message_id",
+            )
+        return Sent(message=earlier, created=False)
+
+    async def _store_new(
+        self, actor: Actor, channel_id: int, body: str, key: str | None, thread_root_id: int | None
+    ) -> tuple[Message, Channel]:
+        now = self._ctx.clock()
+        async with self._ctx.storage.transaction() as uow:
+            access = await access_channel_for_posting(uow, actor, channel_id)
+            if thread_root_id is not None:
+                await self._check_thread_root(uow, channel_id, thread_root_id)
+            body = chain_text_hook(
+                self._ctx.plugins.hook.courtyard_before_message_stored, "text",
+                actor=actor, channel=access.channel, text=body, thread_root_id=thread_root_id,
+            )
+            body = clean_message_text(body, max_length=self._ctx.policy.max_message_chars)
+            mentions = find_mentions(body)
+            mentioned = await self._mentioned_members(uow, channel_id, mentions.usernames)
+            seq = await uow.channels.next_seq(channel_id, now=now)
+            message_id = await uow.messages.insert(
+                NewMessage(
+                    channel_id=channel_id,
+                    seq=seq,
+                    sender_id=actor.user_id,
+                    text=body,
+                    thread_root_id=thread_root_id,
+                    client_message_id=key,
+                    mentions_channel=mentions.channel_wide,
+                    mentions_here=mentions.here,
+                ),
+                now=now,
+            )
+            await uow.messages.insert_mentions(message_id, mentioned, channel_id=channel_id, seq=seq)
+            audience = Audience(channel_id=channel_id)
+            if thread_root_id is not None:
+                await uow.messages.record_reply(thread_root_id, replier_id=actor.user_id, now=now)
+            else:
+                # Posting in a channel means you have read it (as in Slack and Mattermost).
+                await uow.channels.set_membership_flags(channel_id, actor.user_id, last_read_seq=seq)
+                uow.outbox.append(
+                    ReadMarkerMoved(channel_id=channel_id, user_id=actor.user_id, last_read_seq=seq),
+                    Audience(user_ids=(actor.user_id,)),
+                )
+            message = await uow.messages.get(message_id)
+            assert message is not None
+            uow.outbox.append(MessageCreated(message=message), audience)
+            if thread_root_id is not None:
+                root = await uow.messages.get(thread_root_id)
+                assert root is not None
+                uow.outbox.append(ThreadUpdated(root=root), audience)
+        return message, access.channel
+
+    async def _check_thread_root(self, uow: UnitOfWork, channel_id: int, root_id: int) -> None:
+        root = await uow.messages.get_record(root_id)
+        if root is None or root.channel_id != channel_id:
+            raise NotFound("thread root not found", code="thread_root_not_found", field="thread_root_id")
+        if root.thread_root_id is not None:
+            raise InvalidInput("reply to the thread's root message, not to a reply", field="thread_root_id", code="nested_thread")
+        if root.deleted:
+            raise InvalidInput("the thread root was deleted", field="thread_root_id", code="thread_root_deleted")
+
+    async def _mentioned_members(self, uow: UnitOfWork, channel_id: int, usernames: frozenset[str]) -> list[int]:
+        if not usernames:
+            return []
+        records = await uow.users.by_usernames(usernames)
+        if not records:
+            return []
+        member_ids = set(await uow.channels.member_ids(channel_id))
+        return [r.id for r in records if r.id in member_ids and r.is_active]
+
+    async def edit_message(self, actor: Actor, message_id: int, text: str) -> Message:
+        """Change your own message; every earlier text is kept in its history."""
+        body = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
+        now = self._ctx.clock()
+        async with self._ctx.storage.transaction() as uow:
+            access = await access_message_for_writing(uow, actor, message_id)
+            record = access.record
+            if record.sender_id != actor.user_id:
+                raise PermissionDenied("you can only edit your own messages", code="not_the_author")
+            current = await uow.messages.get(message_id)
+            assert current is not None
+            body = chain_text_hook(
+                self._ctx.plugins.hook.courtyard_before_message_edited, "new_text",
+                actor=actor, channel=access.channel.channel, message=current, new_text=body,
+            )
+            body = clean_message_text(body, max_length=self._ctx.policy.max_message_chars)
+            if body == record.text:
+                return current
+            await uow.messages.insert_version(
+                message_id,
+                version=record.version,
+                text=record.text,
+                edited_at=now,
+                editor_id=actor.user_id,
+            )
+            mentions = find_mentions(body)
+            await uow.messages.update_text(
+                message_id, text=body, now=now, version=record.version + 1,
+                mentions_channel=mentions.channel_wide, mentions_here=mentions.here,
+            )
+            mentioned = await self._mentioned_members(uow, record.channel_id, mentions.usernames)
+            await uow.messages.replace_mentions(message_id, mentioned, channel_id=record.channel_id, seq=record.seq)
+            message = await uow.messages.get(message_id)
+            assert message is not None
+            uow.outbox.append(MessageEdited(message=message), Audience(channel_id=record.channel_id))
+        call_after_hook(
+            self._ctx.plugins.hook.courtyard_after_message_edited,
+            actor=actor, channel=access.channel.channel, message=message,
+        )
+        return message
+
+    async def delete_message(self, actor: Actor, message_id: int) -> Message:
+        """Delete your own message (administrators: anyone's). Its text is gone for users."""
+        now = self._ctx.clock()
+        async with self._ctx.storage.transaction() as uow:
+            access = await access_message(uow, actor, message_id)
+            record = access.record
+            if record.deleted:
+                raise NotFound(MESSAGE_NOT_FOUND)
+            if record.sender_id != actor.user_id and not actor.is_admin:
+                raise PermissionDenied("you can only delete your own messages", code="not_the_author")
+            await uow.messages.soft_delete(
+                message_id, now=now, by=actor.user_id, keep_content=self._ctx.policy.keep_deleted_content
+            )
+            if record.pinned:
+                await uow.messages.set_pinned(message_id, by=None, at=None)
+            message = await uow.messages.get(message_id)
+            assert message is not None
+            uow.outbox.append(MessageDeleted(message=message), Audience(channel_id=record.channel_id))
+        return message
+
+    async def get_message(self, actor: Actor, message_id: int) -> Message:
+        """One message the actor may see."""
+        async with self._ctx.storage.snapshot() as uow:
+            await access_message(uow, actor, message_id)
+            message = await uow.messages.get(message_id)
+        if message is None:
+            raise NotFound(MESSAGE_NOT_FOUND)
+        return message
+
+    async def history(self, actor: Actor, channel_id: int, page: PageRequest) -> HistoryPage:
+        """A window of a channel's top-level messages."""
+        request = self._bounded(page)
+        async with self._ctx.storage.snapshot() as uow:
+            await access_channel(uow, actor, channel_id)
+            return await uow.messages.page(channel_id, request)
+
+    async def thread(self, actor: Actor, root_id: int, page: PageRequest) -> tuple[Message, HistoryPage]:
+        """A thread's root and a window of its replies."""
+        request = self._bounded(page)
+        async with self._ctx.storage.snapshot() as uow:
+            access = await access_message(uow, actor, root_id)
+            if access.record.thread_root_id is not None:
+                raise InvalidInput("that message is a reply; open its root", code="not_a_thread_root")
+            root = await uow.messages.get(root_id)
+            replies = await uow.messages.page(access.record.channel_id, request, thread_root_id=root_id)
+        assert root is not None
+        return root, replies
+
+    async def versions(self, actor: Actor, message_id: int) -> list[MessageVersion]:
+        """The edit history of a message: its author and administrators only."""
+        async with self._ctx.storage.snapshot() as uow:
+            access = await access_message(uow, actor, message_id)
+            if access.record.sender_id != actor.user_id and not actor.is_admin:
+                raise PermissionDenied("only the author and administrators see edit history", code="not_the_author")
+            if access.record.deleted:
+                return []
+            return await uow.messages.versions(message_id)
+
+    def _bounded(self, page: PageRequest) -> PageRequest:
+        given = [value for value in (page.before, page.after, page.around) if value is not None]
+        if len(given) > 1:
+            raise InvalidInput("use at most one of before, after and around", code="conflicting_cursors")
+        if any(value < 0 for value in given):
+            raise InvalidInput("sequence numbers are never negative", code="invalid_cursor")
+        if not 1 <= page.limit <= self._ctx.policy.max_page_size:
+            raise InvalidInput(f"limit must be between 1 and {self._ctx.policy.max_page_size}", field="limit")
+        return page
+
+
+def _clean_client_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    key = value.strip()
+    if not key or len(key) > CLIENT_ID_MAX or not key.isprintable() or not key.isascii():
+        raise InvalidInput(
+            f"client_message_id must be 1-{CLIENT_ID_MAX} printable ASCII characters",
+            field="client_message_id",
+            code="invalid_client_message_id",
+        )
+    return key

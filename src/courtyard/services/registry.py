@@ -1,0 +1,46 @@
+"""All services, built together from one context (the composition root calls this)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from courtyard.services.accounts import Accounts
+from courtyard.services.channels import Channels
+from courtyard.services.context import ServiceContext
+from courtyard.services.conversations import Conversations
+from courtyard.services.messages import Messages
+from courtyard.services.reactions import Reactions
+from courtyard.services.reading import Reading
+from courtyard.services.sessions import Sessions
+from courtyard.services.setup import Setup
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The use cases, grouped by capability."""
+
+    context: ServiceContext
+    sessions: Sessions
+    setup: Setup
+    accounts: Accounts
+    channels: Channels
+    conversations: Conversations
+    messages: Messages
+    reactions: Reactions
+    reading: Reading
+
+    @classmethod
+    def build(cls, ctx: ServiceContext) -> Services:
+        """Wire every service to the shared context."""
+        sessions = Sessions(ctx)
+        return cls(
+            context=ctx,
+            sessions=sessions,
+            setup=Setup(ctx, sessions),
+            accounts=Accounts(ctx, sessions),
+            channels=Channels(ctx),
+            conversations=Conversations(ctx),
+            messages=Messages(ctx),
+            reactions=Reactions(ctx),
+            reading=Reading(ctx),
+        )

@@ -1,0 +1,176 @@
+"""Configuration: a TOML file, overridden by ``COURTYARD_*`` environment variables.
+
+Nested keys use ``__`` in the environment: ``[server] port = 9000`` in TOML is
+``COURTYARD_SERVER__PORT=9000``. Every field is documented in ``docs/configuration.md``
+(a test fails if one is missing). Only ``courtyard.app`` and ``courtyard.cli`` read settings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "COURTYARD_CONFIG"
+DEFAULT_CONFIG_FILE = Path("courtyard.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    """How Courtyard listens."""
+
+    host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 listens on every interface.")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port to listen on.")
+    site_url: str | None = Field(
+        None,
+        description="Public URL users reach Courtyard at (used for links, cookies and the "
+        "WebSocket Origin check). Defaults to http://<host>:<port>.",
+    )
+    workers: int = Field(1, ge=1, le=64, description="Worker processes for `courtyard serve`.")
+    max_request_body_bytes: int = Field(
+        1_048_576, ge=1024, le=64 * 1024 * 1024,
+        description="Largest JSON request body accepted; larger bodies get 413 while streaming.",
+    )
+    api_docs: bool = Field(True, description="Serve the browsable API docs at /api/v1/docs.")
+
+    @field_validator("site_url")
+    @classmethod
+    def _site_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    def public_url(self) -> str:
+        """The site URL, explicit or derived from host and port."""
+        if self.site_url:
+            return self.site_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+
+class DatabaseSettings(_Section):
+    """Where data lives."""
+
+    url: str | None = Field(
+        None,
+        description="sqlite:///path/to/file.db or postgresql://user@host/db. Defaults to an "
+        "embedded SQLite file in data_dir.",
+    )
+    pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connections per process.")
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+
+class MessagingSettings(_Section):
+    """Limits and policies for messages."""
+
+    max_message_chars: int = Field(16_000, ge=1, le=100_000, description="Longest message text, in characters.")
+    max_group_members: int = Field(8, ge=3, le=50, description="Most people in a group conversation.")
+    keep_deleted_content: bool = Field(
+        True,
+        description="Keep the text of deleted messages for compliance (hidden from users). "
+        "Set false to erase it at deletion.",
+    )
+    max_reaction_kinds: int = Field(50, ge=1, le=500, description="Most distinct emoji on one message.")
+    max_page_size: int = Field(200, ge=10, le=1000, description="Largest page any list endpoint returns.")
+
+
+class AccountSettings(_Section):
+    """Sign-in, sessions and passwords."""
+
+    password_min_length: int = Field(12, ge=8, le=128, description="Shortest accepted password.")
+    session_lifetime_hours: int = Field(720, ge=1, le=24 * 365, description="How long a session lasts.")
+    invite_lifetime_hours: int = Field(168, ge=1, le=24 * 90, description="Default lifetime of invite links.")
+    setup_token_lifetime_hours: int = Field(24, ge=1, le=24 * 30, description="Lifetime of the first-run setup token.")
+    argon2_time_cost: int = Field(3, ge=1, le=20, description="argon2id iterations (raise to harden; hashes upgrade at sign-in).")
+    argon2_memory_kib: int = Field(65_536, ge=8, le=4 * 1024 * 1024, description="argon2id memory per hash, KiB.")
+    argon2_parallelism: int = Field(4, ge=1, le=16, description="argon2id lanes.")
+
+
+class LoggingSettings(_Section):
+    """Log output."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Minimum level logged.")
+    format: Literal["text", "json"] = Field("text", description="'json' emits one JSON object per line.")
+
+
+class PluginSettings(_Section):
+    """Extensions."""
+
+    modules: list[str] = Field(default_factory=list, description="Python modules to load as plugins.")
+
+
+class Settings(BaseSettings):
+    """Every setting of a Courtyard server."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COURTYARD_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Field(Path("data"), description="Directory for the SQLite database and files.")
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
+    messaging: MessagingSettings = Field(default_factory=MessagingSettings)  # type: ignore[arg-type]
+    accounts: AccountSettings = Field(default_factory=AccountSettings)  # type: ignore[arg-type]
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the TOML file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+    def database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file in ``data_dir``."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_dir / 'courtyard.db').as_posix()}"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names each bad key."""
+
+
+def config_file_path(explicit: Path | None) -> Path | None:
+    """The TOML file to read: explicit, $COURTYARD_CONFIG, or ./courtyard.toml if present."""
+    if explicit is not None:
+        return explicit
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate the configuration; raises ConfigError naming the bad keys."""
+    path = config_file_path(config_file)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            problems.append(f"  {key}: {error['msg']}")
+        source = f" (from {path} and COURTYARD_* variables)" if path else " (from COURTYARD_* variables)"
+        raise ConfigError("invalid configuration" + source + ":\n" + "\n".join(problems)) from None

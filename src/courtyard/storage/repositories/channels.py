@@ -1,0 +1,342 @@
+"""Channels, conversations and memberships."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, func, or_, select, update
+
+from courtyard.domain.channels import Channel, ChannelKind, Member, Membership
+from courtyard.storage.repositories._base import Repository, translating_unique
+from courtyard.storage.schema import channels, memberships, mentions, messages
+from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micros
+
+
+def _channel(row: Row[Any], member_ids: list[int] | None = None) -> Channel:
+    return Channel(
+        id=row.id,
+        kind=ChannelKind(row.kind),
+        name=row.name,
+        topic=row.topic,
+        purpose=row.purpose,
+        created_by=row.created_by,
+        created_at=from_micros(row.created_at),
+        archived_at=maybe_from_micros(row.archived_at),
+        last_seq=row.last_seq,
+        last_message_at=maybe_from_micros(row.last_message_at),
+        member_count=row.member_count,
+        member_ids=member_ids,
+    )
+
+
+def _membership(row: Row[Any]) -> Membership:
+    return Membership(
+        channel_id=row.channel_id,
+        user_id=row.user_id,
+        joined_at=from_micros(row.joined_at),
+        last_read_seq=row.last_read_seq,
+        muted=bool(row.muted),
+        starred=bool(row.starred),
+    )
+
+
+class ChannelRepository(Repository):
+    """Reads and writes of ``channels`` and ``memberships``."""
+
+    async def insert(
+        self,
+        *,
+        kind: ChannelKind,
+        name: str,
+        created_by: int | None,
+        now: datetime,
+        topic: str = "",
+        purpose: str = "",
+        dm_key: str | None = None,
+    ) -> Channel:
+        """Create a channel; UniqueViolation if the name (or conversation) already exists."""
+        name_key = None if kind.is_conversation else name.casefold()
+        result = await translating_unique(
+            self.conn.execute(
+                channels.insert()
+                .values(
+                    kind=kind.value,
+                    name=name,
+                    name_key=name_key,
+                    dm_key=dm_key,
+                    topic=topic,
+                    purpose=purpose,
+                    created_by=created_by,
+                    created_at=to_micros(now),
+                    last_seq=0,
+                    member_count=0,
+                )
+                .returning(channels)
+            )
+        )
+        return _channel(result.one())
+
+    async def get(self, channel_id: int) -> Channel | None:
+        """A channel by id (conversations carry their member ids)."""
+        row = (await self.conn.execute(select(channels).where(channels.c.id == channel_id))).first()
+        if row is None:
+            return None
+        member_ids = None
+        if ChannelKind(row.kind).is_conversation:
+            member_ids = await self.member_ids(channel_id)
+        return _channel(row, member_ids)
+
+    async def by_dm_key(self, dm_key: str) -> Channel | None:
+        """The conversation among exactly these people, if it exists."""
+        row = (await self.conn.execute(select(channels).where(channels.c.dm_key == dm_key))).first()
+        if row is None:
+            return None
+        return _channel(row, await self.member_ids(row.id))
+
+    async def next_seq(self, channel_id: int, *, now: datetime) -> int:
+        """Allocate the channel's next message sequence number.
+
+        The UPDATE takes the channel row lock until commit, so concurrent senders to one channel
+        commit in sequence order and a rolled-back send leaves no gap.
+        """
+        result = await self.conn.execute(
+            update(channels)
+            .where(channels.c.id == channel_id)
+            .values(last_seq=channels.c.last_seq + 1, last_message_at=to_micros(now))
+            .returning(channels.c.last_seq)
+        )
+        return int(result.scalar_one())
+
+    async def update_fields(self, channel_id: int, **changes: Any) -> None:
+        """Write name/topic/purpose/kind columns."""
+        if "name" in changes:
+            changes["name_key"] = changes["name"].casefold()
+        await translating_unique(
+            self.conn.execute(update(channels).where(channels.c.id == channel_id).values(**changes))
+        )
+
+    async def set_archived(self, channel_id: int, *, at: datetime | None) -> None:
+        """Archive (``at`` given) or unarchive a channel."""
+        await self.conn.execute(
+            update(channels)
+            .where(channels.c.id == channel_id)
+            .values(archived_at=None if at is None else to_micros(at))
+        )
+
+    async def browse_public(
+        self, *, after_id: int, limit: int, query: str | None, include_archived: bool
+    ) -> list[Channel]:
+        """Public channels by id, for the channel browser."""
+        stmt = (
+            select(channels)
+            .where(channels.c.kind == ChannelKind.PUBLIC.value, channels.c.id > after_id)
+            .order_by(channels.c.id)
+            .limit(limit)
+        )
+        if not include_archived:
+            stmt = stmt.where(channels.c.archived_at.is_(None))
+        if query:
+            escaped = query.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(channels.c.name_key.like(f"%{escaped}%", escape="\\"))
+        return [_channel(row) for row in await self.conn.execute(stmt)]
+
+    async def browse_all(self, *, after_id: int, limit: int) -> list[Channel]:
+        """Every public and private channel (administrators' view)."""
+        stmt = (
+            select(channels)
+            .where(
+                channels.c.kind.in_([ChannelKind.PUBLIC.value, ChannelKind.PRIVATE.value]),
+                channels.c.id > after_id,
+            )
+            .order_by(channels.c.id)
+            .limit(limit)
+        )
+        return [_channel(row) for row in await self.conn.execute(stmt)]
+
+    # --- memberships ----------------------------------------------------------------------
+    async def membership(self, channel_id: int, user_id: int) -> Membership | None:
+        """The user's membership of the channel, if any."""
+        row = (
+            await self.conn.execute(
+                select(memberships).where(
+                    memberships.c.channel_id == channel_id, memberships.c.user_id == user_id
+                )
+            )
+        ).first()
+        return _membership(row) if row else None
+
+    async def add_member(
+        self, channel_id: int, user_id: int, *, now: datetime, last_read_seq: int
+    ) -> Membership | None:
+        """Add a member; None if they already were one."""
+        existing = await self.membership(channel_id, user_id)
+        if existing is not None:
+            return None
+        await self.conn.execute(
+            memberships.insert().values(
+                channel_id=channel_id,
+                user_id=user_id,
+                joined_at=to_micros(now),
+                last_read_seq=last_read_seq,
+                muted=False,
+                starred=False,
+            )
+        )
+        await self.conn.execute(
+            update(channels)
+            .where(channels.c.id == channel_id)
+            .values(member_count=channels.c.member_count + 1)
+        )
+        return Membership(
+            channel_id=channel_id, user_id=user_id, joined_at=now, last_read_seq=last_read_seq
+        )
+
+    async def remove_member(self, channel_id: int, user_id: int) -> bool:
+        """Remove a member; False if they were not one."""
+        result = await self.conn.execute(
+            delete(memberships).where(
+                memberships.c.channel_id == channel_id, memberships.c.user_id == user_id
+            )
+        )
+        if not result.rowcount:
+            return False
+        await self.conn.execute(
+            update(channels)
+            .where(channels.c.id == channel_id)
+            .values(member_count=channels.c.member_count - 1)
+        )
+        return True
+
+    async def member_ids(self, channel_id: int) -> list[int]:
+        """Ids of every member, ascending."""
+        rows = await self.conn.execute(
+            select(memberships.c.user_id)
+            .where(memberships.c.channel_id == channel_id)
+            .order_by(memberships.c.user_id)
+        )
+        return [row.user_id for row in rows]
+
+    async def members_page(self, channel_id: int, *, after_user_id: int, limit: int) -> list[Member]:
+        """A page of members ordered by user id."""
+        rows = await self.conn.execute(
+            select(memberships)
+            .where(memberships.c.channel_id == channel_id, memberships.c.user_id > after_user_id)
+            .order_by(memberships.c.user_id)
+            .limit(limit)
+        )
+        return [
+            Member(
+                user_id=row.user_id,
+                joined_at=from_micros(row.joined_at),
+                last_read_seq=row.last_read_seq,
+            )
+            for row in rows
+        ]
+
+    async def set_membership_flags(self, channel_id: int, user_id: int, **flags: Any) -> None:
+        """Write last_read_seq / muted / starred."""
+        await self.conn.execute(
+            update(memberships)
+            .where(memberships.c.channel_id == channel_id, memberships.c.user_id == user_id)
+            .values(**flags)
+        )
+
+    async def channels_of(self, user_id: int) -> list[tuple[Channel, Membership]]:
+        """Every channel the user is a member of, with their membership, in one query."""
+        rows = await self.conn.execute(
+            select(channels, memberships)
+            .join(memberships, memberships.c.channel_id == channels.c.id)
+            .where(memberships.c.user_id == user_id)
+            .order_by(channels.c.id)
+        )
+        return [(_channel(row), _membership(row)) for row in rows]
+
+    async def conversation_member_ids(self, channel_ids: Iterable[int]) -> dict[int, list[int]]:
+        """Members of several conversations at once."""
+        ids = sorted(set(channel_ids))
+        if not ids:
+            return {}
+        rows = await self.conn.execute(
+            select(memberships.c.channel_id, memberships.c.user_id)
+            .where(memberships.c.channel_id.in_(ids))
+            .order_by(memberships.c.channel_id, memberships.c.user_id)
+        )
+        result: dict[int, list[int]] = {channel_id: [] for channel_id in ids}
+        for row in rows:
+            result[row.channel_id].append(row.user_id)
+        return result
+
+    async def unread_counts(self, user_id: int) -> dict[int, int]:
+        """Per channel: top-level messages by others, not deleted, after the read marker."""
+        rows = await self.conn.execute(
+            select(messages.c.channel_id, func.count())
+            .select_from(
+                memberships.join(
+                    messages,
+                    and_(
+                        messages.c.channel_id == memberships.c.channel_id,
+                        messages.c.seq > memberships.c.last_read_seq,
+                    ),
+                )
+            )
+            .where(
+                memberships.c.user_id == user_id,
+                messages.c.thread_root_id.is_(None),
+                messages.c.sender_id != user_id,
+                messages.c.deleted_at.is_(None),
+            )
+            .group_by(messages.c.channel_id)
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def mention_counts(self, user_id: int) -> dict[int, int]:
+        """Per channel: unread messages that mention the user by name or the whole channel."""
+        direct = (
+            select(mentions.c.channel_id.label("channel_id"), mentions.c.message_id.label("mid"))
+            .select_from(
+                mentions.join(
+                    memberships,
+                    and_(
+                        memberships.c.channel_id == mentions.c.channel_id,
+                        memberships.c.user_id == mentions.c.user_id,
+                    ),
+                )
+            )
+            .where(mentions.c.user_id == user_id, mentions.c.seq > memberships.c.last_read_seq)
+        )
+        wide = (
+            select(messages.c.channel_id.label("channel_id"), messages.c.id.label("mid"))
+            .select_from(
+                memberships.join(
+                    messages,
+                    and_(
+                        messages.c.channel_id == memberships.c.channel_id,
+                        messages.c.seq > memberships.c.last_read_seq,
+                    ),
+                )
+            )
+            .where(
+                memberships.c.user_id == user_id,
+                or_(messages.c.mentions_channel.is_(True), messages.c.mentions_here.is_(True)),
+                messages.c.sender_id != user_id,
+            )
+        )
+        union = direct.union(wide).subquery()
+        rows = await self.conn.execute(
+            select(union.c.channel_id, func.count()).group_by(union.c.channel_id)
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def shares_channel(self, user_a: int, user_b: int) -> bool:
+        """Whether two users are members of at least one common channel."""
+        mine = select(memberships.c.channel_id).where(memberships.c.user_id == user_a)
+        row = (
+            await self.conn.execute(
+                select(memberships.c.channel_id)
+                .where(memberships.c.user_id == user_b, memberships.c.channel_id.in_(mine))
+                .limit(1)
+            )
+        ).first()
+        return row is not None

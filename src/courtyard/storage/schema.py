@@ -1,0 +1,250 @@
+"""The relational schema, in SQLAlchemy Core. Alembic migrations are the source of truth on disk;
+this module mirrors them so queries are typed and a test checks both agree.
+
+Conventions: integer surrogate keys; timestamps are BIGINT microseconds (``timestamps.py``);
+booleans are real booleans; JSON lists are stored as TEXT written by the repositories.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+# BIGINT primary keys autoincrement on PostgreSQL; SQLite needs INTEGER for its rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+organization = Table(
+    "organization",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+setup_tokens = Table(
+    "setup_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(32), nullable=False, unique=True),
+    Column("email", String(254), nullable=True),
+    Column("email_key", String(254), nullable=True, unique=True),
+    Column("display_name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("is_bot", Boolean, nullable=False, default=False),
+    Column("bot_owner_id", Id, ForeignKey("users.id"), nullable=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("title", String(128), nullable=False, default=""),
+    Column("timezone", String(64), nullable=False, default=""),
+    Column("status_emoji", String(32), nullable=True),
+    Column("status_text", String(128), nullable=False, default=""),
+    Column("status_expires_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deactivated_at", BigInteger, nullable=True),
+    Column("credentials_changed_at", BigInteger, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("user_agent", String(256), nullable=False, default=""),
+    Column("ip_address", String(64), nullable=False, default=""),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_by", Id, ForeignKey("users.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scopes", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("email", String(254), nullable=True),
+    Column("created_by", Id, ForeignKey("users.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    Column("used_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(80), nullable=False),
+    # Case-folded name; unique among public and private channels (partial index below).
+    Column("name_key", String(80), nullable=True),
+    # Sorted member ids of a direct or group conversation: the same people, the same channel.
+    Column("dm_key", String(200), nullable=True, unique=True),
+    Column("topic", String(250), nullable=False, default=""),
+    Column("purpose", String(250), nullable=False, default=""),
+    Column("created_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("archived_at", BigInteger, nullable=True),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("last_message_at", BigInteger, nullable=True),
+    Column("member_count", Integer, nullable=False, default=0),
+)
+Index(
+    "uq_channels_name_key",
+    channels.c.name_key,
+    unique=True,
+    sqlite_where=text("name_key IS NOT NULL"),
+    postgresql_where=text("name_key IS NOT NULL"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("channel_id", Id, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("joined_at", BigInteger, nullable=False),
+    Column("last_read_seq", BigInteger, nullable=False, default=0),
+    Column("muted", Boolean, nullable=False, default=False),
+    Column("starred", Boolean, nullable=False, default=False),
+)
+Index("ix_memberships_user_id", memberships.c.user_id, memberships.c.channel_id)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel_id", Id, ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("edited_at", BigInteger, nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("deleted_at", BigInteger, nullable=True),
+    Column("deleted_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("thread_root_id", Id, ForeignKey("messages.id"), nullable=True),
+    Column("reply_count", Integer, nullable=False, default=0),
+    Column("last_reply_at", BigInteger, nullable=True),
+    Column("reply_participant_ids", Text, nullable=False, default="[]"),
+    Column("pinned_at", BigInteger, nullable=True),
+    Column("pinned_by", Id, ForeignKey("users.id"), nullable=True),
+    Column("mentions_channel", Boolean, nullable=False, default=False),
+    Column("mentions_here", Boolean, nullable=False, default=False),
+    Column("client_message_id", String(64), nullable=True),
+    UniqueConstraint("channel_id", "seq"),
+    UniqueConstraint("sender_id", "client_message_id"),
+)
+# History pages read top-level messages of one channel by seq: a partial index keeps it tight.
+Index(
+    "ix_messages_channel_top_level",
+    messages.c.channel_id,
+    messages.c.seq,
+    sqlite_where=text("thread_root_id IS NULL"),
+    postgresql_where=text("thread_root_id IS NULL"),
+)
+Index(
+    "ix_messages_thread",
+    messages.c.thread_root_id,
+    messages.c.seq,
+    sqlite_where=text("thread_root_id IS NOT NULL"),
+    postgresql_where=text("thread_root_id IS NOT NULL"),
+)
+Index(
+    "ix_messages_pinned",
+    messages.c.channel_id,
+    messages.c.pinned_at,
+    sqlite_where=text("pinned_at IS NOT NULL"),
+    postgresql_where=text("pinned_at IS NOT NULL"),
+)
+
+message_versions = Table(
+    "message_versions",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("edited_at", BigInteger, nullable=False),
+    Column("editor_id", Id, ForeignKey("users.id"), nullable=False),
+)
+
+mentions = Table(
+    "mentions",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel_id", Id, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)
+Index("ix_mentions_user_channel_seq", mentions.c.user_id, mentions.c.channel_id, mentions.c.seq)
+
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("emoji", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# The outbox: every durable event, written in the transaction that caused it. ``position`` is
+# the stream position clients resume from.
+events = Table(
+    "events",
+    metadata,
+    Column("position", Id, primary_key=True, autoincrement=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("type", String(48), nullable=False),
+    Column("channel_id", Id, nullable=True),
+    Column("user_ids", Text, nullable=True),
+    Column("all_members", Boolean, nullable=False, default=False),
+    Column("payload", LargeBinary, nullable=False),
+)
+Index("ix_events_created_at", events.c.created_at)

@@ -1,0 +1,84 @@
+"""Units of work: one transaction, its repositories, and what happens after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from courtyard.storage.engine import Database
+from courtyard.storage.repositories.channels import ChannelRepository
+from courtyard.storage.repositories.credentials import CredentialRepository
+from courtyard.storage.repositories.messages import MessageRepository
+from courtyard.storage.repositories.organization import OrganizationRepository
+from courtyard.storage.repositories.outbox import Outbox
+from courtyard.storage.repositories.users import UserRepository
+
+logger = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    """The repositories of one transaction."""
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.organization = OrganizationRepository(conn)
+        self.users = UserRepository(conn)
+        self.credentials = CredentialRepository(conn)
+        self.channels = ChannelRepository(conn)
+        self.messages = MessageRepository(conn)
+        self.outbox = Outbox(conn, dialect)
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (never on rollback)."""
+        self._after_commit.append(callback)
+
+
+CommitListener = Callable[[int], None]
+
+
+class Storage:
+    """Opens units of work on a :class:`Database`.
+
+    ``add_commit_listener`` lets the realtime relay wake up as soon as events commit.
+    """
+
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.database = database
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._commit_listeners: list[CommitListener] = []
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call ``listener(number_of_events)`` after every commit that wrote events."""
+        self._commit_listeners.append(listener)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        """A read-write unit of work; queued events are written just before commit."""
+        async with self.database.write() as conn:
+            uow = UnitOfWork(conn, self.database.dialect)
+            yield uow
+            written = await uow.outbox.flush(now=self._clock())
+        for callback in uow._after_commit:
+            _run_safely(callback)
+        if written:
+            for listener in self._commit_listeners:
+                _run_safely(lambda listener=listener: listener(written))  # type: ignore[misc]
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[UnitOfWork]:
+        """A read-only unit of work over one consistent snapshot."""
+        async with self.database.read() as conn:
+            yield UnitOfWork(conn, self.database.dialect)
+
+
+def _run_safely(callback: Callable[[], None]) -> None:
+    # The transaction has committed; a failing listener must not turn success into an error.
+    try:
+        callback()
+    except Exception:
+        logger.exception("after-commit callback failed")
