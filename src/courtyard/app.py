@@ -50,7 +50,10 @@ def build_services(settings: Settings, *, plugin_objects: tuple[object, ...] = (
     )
     plugins = build_plugin_manager(settings.plugins.modules, plugin_objects)
     context = ServiceContext(
-        storage=Storage(database), passwords=passwords, plugins=plugins, policy=policy_from(settings)
+        storage=Storage(database),
+        passwords=passwords,
+        plugins=plugins,
+        policy=policy_from(settings),
     )
     return Services.build(context)
 

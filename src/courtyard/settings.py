@@ -26,7 +26,9 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     """How Courtyard listens."""
 
-    host: str = Field("127.0.0.1", description="Address to bind; 0.0.0.0 listens on every interface.")
+    host: str = Field(
+        "127.0.0.1", description="Address to bind; 0.0.0.0 listens on every interface."
+    )
     port: int = Field(8080, ge=1, le=65535, description="TCP port to listen on.")
     site_url: str | None = Field(
         None,
@@ -35,7 +37,9 @@ class ServerSettings(_Section):
     )
     workers: int = Field(1, ge=1, le=64, description="Worker processes for `courtyard serve`.")
     max_request_body_bytes: int = Field(
-        1_048_576, ge=1024, le=64 * 1024 * 1024,
+        1_048_576,
+        ge=1024,
+        le=64 * 1024 * 1024,
         description="Largest JSON request body accepted; larger bodies get 413 while streaming.",
     )
     api_docs: bool = Field(True, description="Serve the browsable API docs at /api/v1/docs.")
@@ -70,40 +74,67 @@ class DatabaseSettings(_Section):
 class MessagingSettings(_Section):
     """Limits and policies for messages."""
 
-    max_message_chars: int = Field(16_000, ge=1, le=100_000, description="Longest message text, in characters.")
-    max_group_members: int = Field(8, ge=3, le=50, description="Most people in a group conversation.")
+    max_message_chars: int = Field(
+        16_000, ge=1, le=100_000, description="Longest message text, in characters."
+    )
+    max_group_members: int = Field(
+        8, ge=3, le=50, description="Most people in a group conversation."
+    )
     keep_deleted_content: bool = Field(
         True,
         description="Keep the text of deleted messages for compliance (hidden from users). "
         "Set false to erase it at deletion.",
     )
-    max_reaction_kinds: int = Field(50, ge=1, le=500, description="Most distinct emoji on one message.")
-    max_page_size: int = Field(200, ge=10, le=1000, description="Largest page any list endpoint returns.")
+    max_reaction_kinds: int = Field(
+        50, ge=1, le=500, description="Most distinct emoji on one message."
+    )
+    max_page_size: int = Field(
+        200, ge=10, le=1000, description="Largest page any list endpoint returns."
+    )
 
 
 class AccountSettings(_Section):
     """Sign-in, sessions and passwords."""
 
     password_min_length: int = Field(12, ge=8, le=128, description="Shortest accepted password.")
-    session_lifetime_hours: int = Field(720, ge=1, le=24 * 365, description="How long a session lasts.")
-    invite_lifetime_hours: int = Field(168, ge=1, le=24 * 90, description="Default lifetime of invite links.")
-    setup_token_lifetime_hours: int = Field(24, ge=1, le=24 * 30, description="Lifetime of the first-run setup token.")
-    argon2_time_cost: int = Field(3, ge=1, le=20, description="argon2id iterations (raise to harden; hashes upgrade at sign-in).")
-    argon2_memory_kib: int = Field(65_536, ge=8, le=4 * 1024 * 1024, description="argon2id memory per hash, KiB.")
+    session_lifetime_hours: int = Field(
+        720, ge=1, le=24 * 365, description="How long a session lasts."
+    )
+    invite_lifetime_hours: int = Field(
+        168, ge=1, le=24 * 90, description="Default lifetime of invite links."
+    )
+    setup_token_lifetime_hours: int = Field(
+        24, ge=1, le=24 * 30, description="Lifetime of the first-run setup token."
+    )
+    argon2_time_cost: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="argon2id iterations (raise to harden; hashes upgrade at sign-in).",
+    )
+    argon2_memory_kib: int = Field(
+        65_536, ge=8, le=4 * 1024 * 1024, description="argon2id memory per hash, KiB."
+    )
     argon2_parallelism: int = Field(4, ge=1, le=16, description="argon2id lanes.")
 
 
 class LoggingSettings(_Section):
     """Log output."""
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Minimum level logged.")
-    format: Literal["text", "json"] = Field("text", description="'json' emits one JSON object per line.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Minimum level logged."
+    )
+    format: Literal["text", "json"] = Field(
+        "text", description="'json' emits one JSON object per line."
+    )
 
 
 class PluginSettings(_Section):
     """Extensions."""
 
-    modules: list[str] = Field(default_factory=list, description="Python modules to load as plugins.")
+    modules: list[str] = Field(
+        default_factory=list, description="Python modules to load as plugins."
+    )
 
 
 class Settings(BaseSettings):
@@ -114,11 +145,11 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("data"), description="Directory for the SQLite database and files.")
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
-    messaging: MessagingSettings = Field(default_factory=MessagingSettings)  # type: ignore[arg-type]
-    accounts: AccountSettings = Field(default_factory=AccountSettings)  # type: ignore[arg-type]
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    messaging: MessagingSettings = Field(default_factory=MessagingSettings)
+    accounts: AccountSettings = Field(default_factory=AccountSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
     @classmethod
@@ -172,5 +203,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         for error in exc.errors():
             key = ".".join(str(part) for part in error["loc"])
             problems.append(f"  {key}: {error['msg']}")
-        source = f" (from {path} and COURTYARD_* variables)" if path else " (from COURTYARD_* variables)"
+        source = (
+            f" (from {path} and COURTYARD_* variables)" if path else " (from COURTYARD_* variables)"
+        )
         raise ConfigError("invalid configuration" + source + ":\n" + "\n".join(problems)) from None

@@ -21,7 +21,12 @@ from courtyard.api.routes.auth import AuthController, SetupController
 from courtyard.api.routes.channels import ChannelsController, ConversationsController
 from courtyard.api.routes.health import healthz, readyz
 from courtyard.api.routes.messages import ChannelMessagesController, MessagesController
-from courtyard.api.routes.users import BotsController, InvitesController, MeController, UsersController
+from courtyard.api.routes.users import (
+    BotsController,
+    InvitesController,
+    MeController,
+    UsersController,
+)
 from courtyard.services.registry import Services
 
 API_DESCRIPTION = """\
@@ -52,7 +57,9 @@ def build_asgi_app(
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer"),
-                "cookie": SecurityScheme(type="apiKey", name="courtyard_session", security_scheme_in="cookie"),
+                "cookie": SecurityScheme(
+                    type="apiKey", name="courtyard_session", security_scheme_in="cookie"
+                ),
             }
         ),
         security=[{"bearer": []}, {"cookie": []}],

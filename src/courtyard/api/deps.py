@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.params import Dependency, Parameter
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter, SkipValidation
 
 from courtyard.auth.tokens import same_secret
 from courtyard.domain.errors import PermissionDenied, Unauthenticated
@@ -23,8 +24,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_ID = 2**63 - 1
 
 # Path and query types with the bounds every database can hold.
-Id = Annotated[int, Parameter(ge=1, le=MAX_ID)]
-Cursor = Annotated[int, Parameter(ge=0, le=MAX_ID, default=0, description="Return items after this id.")]
+Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+Cursor = Annotated[
+    int, QueryParameter(ge=0, le=MAX_ID, default=0, description="Return items after this id.")
+]
+Flag = Annotated[bool, QueryParameter(default=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,14 @@ class WebConfig:
 
     secure_cookies: bool
     session_max_age: int
+
+
+# Injected by name (``actor``, ``admin_actor``, ``services``, ``client``, ``web``); already typed,
+# so Litestar need not validate them again.
+CurrentActor = NamedDependency[SkipValidation[Actor]]
+AppServices = NamedDependency[SkipValidation[Services]]
+Client = NamedDependency[SkipValidation[ClientInfo]]
+Web = NamedDependency[SkipValidation[WebConfig]]
 
 
 def csrf_token_for(session_secret: str) -> str:
@@ -46,11 +58,13 @@ def _bearer(request: Request[Any, Any, State]) -> str | None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthenticated("use 'Authorization: Bearer <token>'", code="invalid_authorization_header")
+        raise Unauthenticated(
+            "use 'Authorization: Bearer <token>'", code="invalid_authorization_header"
+        )
     return value.strip()
 
 
-async def provide_actor(request: Request[Any, Any, State], services: Services) -> Actor:
+async def provide_actor(request: Request[Any, Any, State], services: AppServices) -> Actor:
     """The authenticated user, from a bearer token or the session cookie (with CSRF check)."""
     secret = _bearer(request)
     via_cookie = False
@@ -73,7 +87,7 @@ async def provide_actor(request: Request[Any, Any, State], services: Services) -
     return actor
 
 
-async def provide_admin_actor(actor: Actor) -> Actor:
+async def provide_admin_actor(actor: CurrentActor) -> Actor:
     """An actor whose token may administer (sessions always may; roles are checked later)."""
     if not actor.has_scope("admin"):
         raise PermissionDenied("this token lacks the 'admin' scope", code="insufficient_scope")
@@ -84,9 +98,3 @@ def provide_client(request: Request[Any, Any, State]) -> ClientInfo:
     """User agent and address of the caller, for the session list."""
     host = request.client.host if request.client else ""
     return ClientInfo(user_agent=request.headers.get("user-agent", "")[:256], ip_address=host)
-
-
-CurrentActor = Annotated[Actor, Dependency(skip_validation=True)]
-AppServices = Annotated[Services, Dependency(skip_validation=True)]
-Client = Annotated[ClientInfo, Dependency(skip_validation=True)]
-Web = Annotated[WebConfig, Dependency(skip_validation=True)]

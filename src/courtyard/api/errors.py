@@ -78,11 +78,13 @@ def problem(
 def _status_for(error: CourtyardError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 400
 
 
-def handle_courtyard_error(request: Request[Any, Any, Any], exc: CourtyardError) -> Response[dict[str, Any]]:
+def handle_courtyard_error(
+    request: Request[Any, Any, Any], exc: CourtyardError
+) -> Response[dict[str, Any]]:
     """Domain and service errors."""
     extra: dict[str, Any] = {}
     if exc.field:
@@ -93,10 +95,14 @@ def handle_courtyard_error(request: Request[Any, Any, Any], exc: CourtyardError)
     status = _status_for(exc)
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="courtyard"'}
-    return problem(status, exc.code, exc.message, instance=request.url.path, extra=extra, headers=headers)
+    return problem(
+        status, exc.code, exc.message, instance=request.url.path, extra=extra, headers=headers
+    )
 
 
-def handle_validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def handle_validation_error(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
     """Type errors in bodies, paths and queries: 422 naming each bad field."""
     errors = []
     if isinstance(exc.extra, list):
@@ -115,7 +121,9 @@ def handle_validation_error(request: Request[Any, Any, Any], exc: ValidationExce
     )
 
 
-def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def handle_http_error(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
     """Framework-level refusals (unknown route, wrong method, body too large...)."""
     status = exc.status_code
     code = {
@@ -138,14 +146,16 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A bug: log it with the request path, tell the client nothing more."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(500, "internal_error", "something went wrong on our side", instance=request.url.path)
+    return problem(
+        500, "internal_error", "something went wrong on our side", instance=request.url.path
+    )
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    CourtyardError: handle_courtyard_error,  # type: ignore[dict-item]
-    ValidationException: handle_validation_error,  # type: ignore[dict-item]
-    NotAuthorizedException: handle_http_error,  # type: ignore[dict-item]
-    HTTPException: handle_http_error,  # type: ignore[dict-item]
+    CourtyardError: handle_courtyard_error,
+    ValidationException: handle_validation_error,
+    NotAuthorizedException: handle_http_error,
+    HTTPException: handle_http_error,
     Exception: handle_unexpected,
 }
 

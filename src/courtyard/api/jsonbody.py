@@ -34,7 +34,9 @@ def _check_string(value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise MalformedRequest("strings must not contain lone surrogates", code="invalid_unicode") from None
+        raise MalformedRequest(
+            "strings must not contain lone surrogates", code="invalid_unicode"
+        ) from None
 
 
 def _check_values(root: Any) -> None:
@@ -42,7 +44,9 @@ def _check_values(root: Any) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise MalformedRequest(f"JSON nested deeper than {MAX_DEPTH} levels", code="json_too_deep")
+            raise MalformedRequest(
+                f"JSON nested deeper than {MAX_DEPTH} levels", code="json_too_deep"
+            )
         if isinstance(value, str):
             _check_string(value)
         elif isinstance(value, dict):
@@ -77,7 +81,9 @@ def parse_strict_json(body: bytes) -> Any:
 def is_json_media_type(content_type: str) -> bool:
     """application/json, or any application/*+json."""
     media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 class StrictJSONRequest(Request[Any, Any, State]):

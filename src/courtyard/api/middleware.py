@@ -7,10 +7,20 @@ import secrets
 from typing import Any
 
 import orjson
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from typing import cast
+
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from courtyard.logs import request_id_var
-
 
 _NUL_IN_URL = re.compile(rb"%00|\x00", re.IGNORECASE)
 
@@ -30,7 +40,7 @@ class EdgeMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope) or secrets.token_hex(8)
@@ -65,7 +75,7 @@ def _with_headers(send: Send, request_id: str, path: str) -> Send:
             headers.append((b"x-request-id", request_id.encode()))
             if api and b"cache-control" not in present:
                 headers.append((b"cache-control", b"no-store"))
-            message = {**message, "headers": headers}
+            message = cast("Message", {**message, "headers": headers})
         await send(message)
 
     return wrapped
@@ -80,16 +90,20 @@ async def _refuse_nul(send: Send, request_id: str) -> None:
         "detail": "URLs must not contain NUL characters",
     }
     payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"x-request-id", request_id.encode()),
-                *SECURITY_HEADERS,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 400,
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"x-request-id", request_id.encode()),
+            *SECURITY_HEADERS,
+        ],
+    }
+    await send(start)
+    body_event: HTTPResponseBodyEvent = {
+        "type": "http.response.body",
+        "body": payload,
+        "more_body": False,
+    }
+    await send(body_event)

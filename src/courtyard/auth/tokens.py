@@ -16,8 +16,8 @@ class SecretKind(StrEnum):
     """What a secret grants; the value is its visible prefix."""
 
     SESSION = "cys"
-    PERSONAL_TOKEN = "cyp"
-    BOT_TOKEN = "cyb"
+    PERSONAL_TOKEN = "cyp"  # noqa: S105 (a prefix, not a secret)
+    BOT_TOKEN = "cyb"  # noqa: S105
     INVITE = "cyi"
     SETUP = "cysetup"
     CSRF = "cyc"

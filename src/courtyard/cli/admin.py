@@ -14,10 +14,14 @@ from courtyard.domain.roles import Role
 app = typer.Typer(help="Administer users from the command line.", no_args_is_help=True)
 console = Console(stderr=True)
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML configuration file.")
+]
 PasswordOption = Annotated[
     str | None,
-    typer.Option(help="Password (prompted for when omitted; prefer the prompt: shells keep history)."),
+    typer.Option(
+        help="Password (prompted for when omitted; prefer the prompt: shells keep history)."
+    ),
 ]
 
 
@@ -85,7 +89,10 @@ def create_user(
         try:
             async with services.context.storage.transaction() as uow:
                 record = await register_user(
-                    services.context, uow, NewAccount(username, secret, display_name, email), role=role
+                    services.context,
+                    uow,
+                    NewAccount(username, secret, display_name, email),
+                    role=role,
                 )
             return record.id
         finally:

@@ -34,7 +34,11 @@ console = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help=f"TOML configuration file (default: ${CONFIG_ENV} or ./courtyard.toml)."),
+    typer.Option(
+        "--config",
+        "-c",
+        help=f"TOML configuration file (default: ${CONFIG_ENV} or ./courtyard.toml).",
+    ),
 ]
 
 
@@ -92,12 +96,16 @@ def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Bind address (overrides server.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (overrides server.port).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (overrides server.workers).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (overrides server.workers).")
+    ] = None,
 ) -> None:
     """Serve the API (and, later, the web client and event stream)."""
     from courtyard.cli.serve import run_server
 
-    server_overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers)) if v is not None}
+    server_overrides = {
+        k: v for k, v in (("host", host), ("port", port), ("workers", workers)) if v is not None
+    }
     base = settings_or_exit(config)
     settings = base
     if server_overrides:

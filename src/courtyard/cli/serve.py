@@ -33,13 +33,18 @@ async def _prepare(settings: Settings, console: Console) -> bool:
         await database.dispose()
     url = settings.server.public_url()
     if token:
-        console.print(Panel("No owner exists yet: create the organisation and its owner.", title="Courtyard setup"))
+        console.print(
+            Panel(
+                "No owner exists yet: create the organisation and its owner.",
+                title="Courtyard setup",
+            )
+        )
         console.print(
             f"One-time setup token (valid {settings.accounts.setup_token_lifetime_hours} h):\n\n"
             f"  [bold]{token}[/bold]\n\n"
             f"  curl -X POST {url}/api/v1/setup -H 'content-type: application/json' -d "
-            f"'{{\"setup_token\": \"{token}\", \"organization_name\": \"Acme\", "
-            f"\"username\": \"admin\", \"password\": \"a long passphrase\", \"session_type\": \"token\"}}'\n\n"
+            f'\'{{"setup_token": "{token}", "organization_name": "Acme", '
+            f'"username": "admin", "password": "a long passphrase", "session_type": "token"}}\'\n\n'
             f"or run `courtyard admin create-owner`.",
             soft_wrap=True,
             highlight=False,
@@ -52,22 +57,36 @@ def run_server(settings: Settings, console: Console) -> int:
     """Serve until interrupted; returns the process exit code."""
     if not asyncio.run(_prepare(settings, console)):
         return 1
-    common = {
-        "host": settings.server.host,
-        "port": settings.server.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "ws": "none",
-        "lifespan": "on",
-        "access_log": False,
-        "log_config": None,
-        "server_header": False,
-        "proxy_headers": False,
-    }
     if settings.server.workers > 1:
-        uvicorn.run("courtyard.app:create_app", factory=True, workers=settings.server.workers, **common)  # type: ignore[arg-type]
+        uvicorn.run(
+            "courtyard.app:create_app",
+            factory=True,
+            workers=settings.server.workers,
+            host=settings.server.host,
+            port=settings.server.port,
+            loop="uvloop",
+            http="httptools",
+            ws="none",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            server_header=False,
+            proxy_headers=False,
+        )
         return 0
     from courtyard.app import create_app
 
-    uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        proxy_headers=False,
+    )
     return 0

@@ -32,31 +32,31 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Base of every durable event; ``type`` is the wire name (``message.created``)."""
 
 
-class MessageCreated(Event, tag="message.created"):
+class MessageCreated(Event, frozen=True, tag="message.created"):
     """A message was posted (top-level or thread reply)."""
 
     message: Message
 
 
-class MessageEdited(Event, tag="message.edited"):
+class MessageEdited(Event, frozen=True, tag="message.edited"):
     """A message's text changed."""
 
     message: Message
 
 
-class MessageDeleted(Event, tag="message.deleted"):
+class MessageDeleted(Event, frozen=True, tag="message.deleted"):
     """A message was deleted; its place stays, its text is gone."""
 
     message: Message
 
 
-class ThreadUpdated(Event, tag="thread.updated"):
+class ThreadUpdated(Event, frozen=True, tag="thread.updated"):
     """A thread root's summary changed (reply count, participants, last reply)."""
 
     root: Message
 
 
-class ReactionAdded(Event, tag="reaction.added"):
+class ReactionAdded(Event, frozen=True, tag="reaction.added"):
     """Someone reacted to a message."""
 
     channel_id: int
@@ -66,7 +66,7 @@ class ReactionAdded(Event, tag="reaction.added"):
     reactions: list[ReactionGroup]
 
 
-class ReactionRemoved(Event, tag="reaction.removed"):
+class ReactionRemoved(Event, frozen=True, tag="reaction.removed"):
     """Someone took back a reaction."""
 
     channel_id: int
@@ -76,43 +76,43 @@ class ReactionRemoved(Event, tag="reaction.removed"):
     reactions: list[ReactionGroup]
 
 
-class MessagePinned(Event, tag="message.pinned"):
+class MessagePinned(Event, frozen=True, tag="message.pinned"):
     """A message was pinned to its channel."""
 
     message: Message
 
 
-class MessageUnpinned(Event, tag="message.unpinned"):
+class MessageUnpinned(Event, frozen=True, tag="message.unpinned"):
     """A message was unpinned."""
 
     message: Message
 
 
-class ChannelCreated(Event, tag="channel.created"):
+class ChannelCreated(Event, frozen=True, tag="channel.created"):
     """A channel or conversation was created."""
 
     channel: Channel
 
 
-class ChannelUpdated(Event, tag="channel.updated"):
+class ChannelUpdated(Event, frozen=True, tag="channel.updated"):
     """Name, topic, purpose or kind changed."""
 
     channel: Channel
 
 
-class ChannelArchived(Event, tag="channel.archived"):
+class ChannelArchived(Event, frozen=True, tag="channel.archived"):
     """A channel was archived: readable, no longer writable."""
 
     channel: Channel
 
 
-class ChannelUnarchived(Event, tag="channel.unarchived"):
+class ChannelUnarchived(Event, frozen=True, tag="channel.unarchived"):
     """An archived channel was reopened."""
 
     channel: Channel
 
 
-class MemberJoined(Event, tag="member.joined"):
+class MemberJoined(Event, frozen=True, tag="member.joined"):
     """Someone joined or was added to a channel."""
 
     channel: Channel
@@ -120,7 +120,7 @@ class MemberJoined(Event, tag="member.joined"):
     added_by: int | None = None
 
 
-class MemberLeft(Event, tag="member.left"):
+class MemberLeft(Event, frozen=True, tag="member.left"):
     """Someone left or was removed from a channel."""
 
     channel_id: int
@@ -128,7 +128,7 @@ class MemberLeft(Event, tag="member.left"):
     removed_by: int | None = None
 
 
-class ReadMarkerMoved(Event, tag="read_marker.moved"):
+class ReadMarkerMoved(Event, frozen=True, tag="read_marker.moved"):
     """A user's last-read position in a channel moved (sent to that user's devices)."""
 
     channel_id: int
@@ -136,19 +136,19 @@ class ReadMarkerMoved(Event, tag="read_marker.moved"):
     last_read_seq: int
 
 
-class UserCreated(Event, tag="user.created"):
+class UserCreated(Event, frozen=True, tag="user.created"):
     """A new person or bot joined the organisation."""
 
     user: User
 
 
-class UserUpdated(Event, tag="user.updated"):
+class UserUpdated(Event, frozen=True, tag="user.updated"):
     """A profile, role or status changed."""
 
     user: User
 
 
-class UserDeactivated(Event, tag="user.deactivated"):
+class UserDeactivated(Event, frozen=True, tag="user.deactivated"):
     """A user was deactivated: sign-in blocked, history kept."""
 
     user: User

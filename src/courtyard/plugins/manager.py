@@ -14,7 +14,9 @@ from courtyard.plugins import hookspecs
 logger = logging.getLogger(__name__)
 
 
-def build_plugin_manager(modules: Iterable[str] = (), objects: Iterable[Any] = ()) -> pluggy.PluginManager:
+def build_plugin_manager(
+    modules: Iterable[str] = (), objects: Iterable[Any] = ()
+) -> pluggy.PluginManager:
     """A manager with Courtyard's hook specs and the given plugin modules/objects registered."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)

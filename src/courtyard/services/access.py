@@ -8,6 +8,7 @@ every branch visible to coverage.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from courtyard.domain.channels import Channel, ChannelKind, Membership
 from courtyard.domain.errors import NotFound, PermissionDenied
 from courtyard.domain.users import Actor
@@ -57,7 +58,9 @@ async def access_channel_for_admin(uow: UnitOfWork, actor: Actor, channel_id: in
     return ChannelAccess(channel, await uow.channels.membership(channel_id, actor.user_id))
 
 
-async def access_channel_for_posting(uow: UnitOfWork, actor: Actor, channel_id: int) -> ChannelAccess:
+async def access_channel_for_posting(
+    uow: UnitOfWork, actor: Actor, channel_id: int
+) -> ChannelAccess:
     """A channel the actor may write to: they are a member and it is not archived."""
     access = await access_channel(uow, actor, channel_id)
     if not access.is_member:
@@ -87,7 +90,9 @@ async def access_message(uow: UnitOfWork, actor: Actor, message_id: int) -> Mess
     return MessageAccess(record, channel)
 
 
-async def access_message_for_writing(uow: UnitOfWork, actor: Actor, message_id: int) -> MessageAccess:
+async def access_message_for_writing(
+    uow: UnitOfWork, actor: Actor, message_id: int
+) -> MessageAccess:
     """A live message in a channel the actor may post to."""
     access = await access_message(uow, actor, message_id)
     if access.record.deleted:

@@ -7,12 +7,12 @@ from datetime import datetime
 from zoneinfo import available_timezones
 
 from courtyard.auth.tokens import SecretKind, hash_secret, new_secret
+from courtyard.domain.emoji_names import clean_reaction_emoji
 from courtyard.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from courtyard.domain.events import Audience, UserCreated, UserDeactivated, UserUpdated
 from courtyard.domain.roles import Role, may_assign_role
 from courtyard.domain.text import clean_email, clean_name, clean_password, clean_username
 from courtyard.domain.users import Actor, CustomStatus, Invite, User
-from courtyard.domain.emoji_names import clean_reaction_emoji
 from courtyard.services.access import USER_NOT_FOUND, access_user, require_admin
 from courtyard.services.context import ServiceContext
 from courtyard.services.sessions import ClientInfo, IssuedToken, Sessions, SignedIn, issue_token
@@ -80,7 +80,9 @@ async def register_user(
         )
     except UniqueViolation as exc:
         raise _taken(exc) from exc
-    uow.outbox.append(UserCreated(user=record.public(include_email=False)), Audience(all_members=True))
+    uow.outbox.append(
+        UserCreated(user=record.public(include_email=False)), Audience(all_members=True)
+    )
     return record
 
 
@@ -102,7 +104,9 @@ class Accounts:
         """An administrator creates an account directly."""
         require_admin(actor)
         if not may_assign_role(actor.role, None, role):
-            raise PermissionDenied(f"you cannot create a user with role {role}", code="role_not_allowed")
+            raise PermissionDenied(
+                f"you cannot create a user with role {role}", code="role_not_allowed"
+            )
         async with self._ctx.storage.transaction() as uow:
             record = await register_user(self._ctx, uow, account, role=role)
         return record.public(include_email=True)
@@ -117,7 +121,9 @@ class Accounts:
         lifetime = self._ctx.policy.invite_lifetime
         if expires_in_hours is not None:
             if not 1 <= expires_in_hours <= 24 * 90:
-                raise InvalidInput("expires_in_hours must be between 1 and 2160", field="expires_in_hours")
+                raise InvalidInput(
+                    "expires_in_hours must be between 1 and 2160", field="expires_in_hours"
+                )
             from datetime import timedelta
 
             lifetime = timedelta(hours=expires_in_hours)
@@ -160,8 +166,16 @@ class Accounts:
     async def accept_invite(self, secret: str, account: NewAccount, client: ClientInfo) -> SignedIn:
         """Sign up through an invite link and sign in."""
         invite = await self.check_invite(secret)
-        if invite.email and account.email and clean_email(account.email).lower() != invite.email.lower():
-            raise InvalidInput("this invite is for another email address", field="email", code="invite_email_mismatch")
+        if (
+            invite.email
+            and account.email
+            and clean_email(account.email).lower() != invite.email.lower()
+        ):
+            raise InvalidInput(
+                "this invite is for another email address",
+                field="email",
+                code="invite_email_mismatch",
+            )
         email = account.email or invite.email
         async with self._ctx.storage.transaction() as uow:
             record = await register_user(
@@ -170,8 +184,12 @@ class Accounts:
                 NewAccount(account.username, account.password, account.display_name, email),
                 role=invite.role,
             )
-            if not await uow.credentials.use_invite(invite.id, user_id=record.id, now=self._ctx.clock()):
-                raise NotFound("this invite link is invalid, used or expired", code="invite_invalid")
+            if not await uow.credentials.use_invite(
+                invite.id, user_id=record.id, now=self._ctx.clock()
+            ):
+                raise NotFound(
+                    "this invite link is invalid, used or expired", code="invite_invalid"
+                )
         return await self._sessions.start_session(record.id, client)
 
     # --- directory and profiles -----------------------------------------------------------
@@ -210,19 +228,29 @@ class Accounts:
             require_admin(actor)
         values: dict[str, str] = {}
         if changes.display_name is not None:
-            values["display_name"] = clean_name(changes.display_name, field="display_name", max_length=64)
+            values["display_name"] = clean_name(
+                changes.display_name, field="display_name", max_length=64
+            )
         if changes.title is not None:
-            values["title"] = clean_name(changes.title, field="title", max_length=128, allow_empty=True)
+            values["title"] = clean_name(
+                changes.title, field="title", max_length=128, allow_empty=True
+            )
         if changes.timezone is not None:
             if changes.timezone and changes.timezone not in _TIMEZONES:
-                raise InvalidInput("timezone must be an IANA name such as Asia/Shanghai", field="timezone", code="invalid_timezone")
+                raise InvalidInput(
+                    "timezone must be an IANA name such as Asia/Shanghai",
+                    field="timezone",
+                    code="invalid_timezone",
+                )
             values["timezone"] = changes.timezone
         async with self._ctx.storage.transaction() as uow:
             record = await self._load(uow, user_id)
             if values:
                 await uow.users.update_profile(user_id, values, now=self._ctx.clock())
                 record = await self._load(uow, user_id)
-                uow.outbox.append(UserUpdated(user=record.public(include_email=False)), Audience(all_members=True))
+                uow.outbox.append(
+                    UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
+                )
         return record.public(include_email=True)
 
     async def set_status(
@@ -242,7 +270,9 @@ class Accounts:
         async with self._ctx.storage.transaction() as uow:
             await uow.users.set_status(actor.user_id, status, now=self._ctx.clock())
             record = await self._load(uow, actor.user_id)
-            uow.outbox.append(UserUpdated(user=record.public(include_email=False)), Audience(all_members=True))
+            uow.outbox.append(
+                UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
+            )
         return record.public(include_email=True)
 
     async def set_role(self, actor: Actor, user_id: int, role: Role) -> User:
@@ -258,7 +288,9 @@ class Accounts:
                 await self._keep_an_owner(uow)
             await uow.users.set_role(user_id, role, now=self._ctx.clock())
             record = await self._load(uow, user_id)
-            uow.outbox.append(UserUpdated(user=record.public(include_email=False)), Audience(all_members=True))
+            uow.outbox.append(
+                UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
+            )
         return record.public(include_email=True)
 
     async def deactivate(self, actor: Actor, user_id: int) -> User:
@@ -267,7 +299,10 @@ class Accounts:
         now = self._ctx.clock()
         async with self._ctx.storage.transaction() as uow:
             record = await self._load(uow, user_id)
-            if not may_assign_role(actor.role, record.role, Role.MEMBER) and actor.user_id != user_id:
+            if (
+                not may_assign_role(actor.role, record.role, Role.MEMBER)
+                and actor.user_id != user_id
+            ):
                 raise PermissionDenied("you cannot deactivate this user", code="role_not_allowed")
             if record.role is Role.OWNER:
                 await self._keep_an_owner(uow)
@@ -275,7 +310,10 @@ class Accounts:
                 await uow.users.set_deactivated(user_id, at=now, now=now)
                 await uow.credentials.delete_sessions_of(user_id)
                 record = await self._load(uow, user_id)
-                uow.outbox.append(UserDeactivated(user=record.public(include_email=False)), Audience(all_members=True))
+                uow.outbox.append(
+                    UserDeactivated(user=record.public(include_email=False)),
+                    Audience(all_members=True),
+                )
         return record.public(include_email=True)
 
     async def reactivate(self, actor: Actor, user_id: int) -> User:
@@ -288,7 +326,9 @@ class Accounts:
             if not record.is_active:
                 await uow.users.set_deactivated(user_id, at=None, now=self._ctx.clock())
                 record = await self._load(uow, user_id)
-                uow.outbox.append(UserUpdated(user=record.public(include_email=False)), Audience(all_members=True))
+                uow.outbox.append(
+                    UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
+                )
         return record.public(include_email=True)
 
     async def reset_password(self, actor: Actor | None, user_id: int, new_password: str) -> None:
@@ -300,9 +340,13 @@ class Accounts:
         async with self._ctx.storage.transaction() as uow:
             record = await self._load(uow, user_id)
             if actor is not None and not may_assign_role(actor.role, record.role, Role.MEMBER):
-                raise PermissionDenied("you cannot reset this user's password", code="role_not_allowed")
+                raise PermissionDenied(
+                    "you cannot reset this user's password", code="role_not_allowed"
+                )
             if record.is_bot:
-                raise InvalidInput("bots sign in with tokens, not passwords", code="bot_has_no_password")
+                raise InvalidInput(
+                    "bots sign in with tokens, not passwords", code="bot_has_no_password"
+                )
             await uow.users.set_password_hash(user_id, new_hash, now=self._ctx.clock())
             await uow.credentials.delete_sessions_of(user_id)
 
@@ -323,12 +367,20 @@ class Accounts:
         async with self._ctx.storage.transaction() as uow:
             try:
                 record = await uow.users.insert(
-                    NewUser(username=name, display_name=shown, role=Role.MEMBER, is_bot=True, bot_owner_id=actor.user_id),
+                    NewUser(
+                        username=name,
+                        display_name=shown,
+                        role=Role.MEMBER,
+                        is_bot=True,
+                        bot_owner_id=actor.user_id,
+                    ),
                     now=self._ctx.clock(),
                 )
             except UniqueViolation as exc:
                 raise _taken(exc) from exc
-            uow.outbox.append(UserCreated(user=record.public(include_email=False)), Audience(all_members=True))
+            uow.outbox.append(
+                UserCreated(user=record.public(include_email=False)), Audience(all_members=True)
+            )
         return record.public(include_email=True)
 
     async def create_bot_token(
@@ -341,8 +393,14 @@ class Accounts:
             if record is None or not record.is_bot:
                 raise NotFound("bot not found")
             return await issue_token(
-                self._ctx, uow, owner=record, created_by=actor.user_id, name=name,
-                scopes=scopes, expires_in_days=expires_in_days, kind=SecretKind.BOT_TOKEN,
+                self._ctx,
+                uow,
+                owner=record,
+                created_by=actor.user_id,
+                name=name,
+                scopes=scopes,
+                expires_in_days=expires_in_days,
+                kind=SecretKind.BOT_TOKEN,
             )
 
     # --- helpers --------------------------------------------------------------------------

@@ -100,7 +100,9 @@ class Channels:
                     purpose=clean_name(purpose, field="purpose", max_length=250, allow_empty=True),
                 )
             except UniqueViolation as exc:
-                raise Conflict("a channel with that name exists", code="channel_name_taken", field="name") from exc
+                raise Conflict(
+                    "a channel with that name exists", code="channel_name_taken", field="name"
+                ) from exc
             others = sorted(set(member_ids or ()) - {actor.user_id})
             if len(others) > 1000:
                 raise InvalidInput("add at most 1000 members at once", field="member_ids")
@@ -121,7 +123,10 @@ class Channels:
                 unread = (await uow.channels.unread_counts(actor.user_id)).get(channel_id, 0)
                 mentions = (await uow.channels.mention_counts(actor.user_id)).get(channel_id, 0)
         return ChannelSummary(
-            channel=access.channel, membership=access.membership, unread_count=unread, mention_count=mentions
+            channel=access.channel,
+            membership=access.membership,
+            unread_count=unread,
+            mention_count=mentions,
         )
 
     async def my_channels(self, actor: Actor) -> list[ChannelSummary]:
@@ -150,7 +155,13 @@ class Channels:
         return summaries
 
     async def browse(
-        self, actor: Actor, *, after: int, limit: int, query: str | None, include_archived: bool,
+        self,
+        actor: Actor,
+        *,
+        after: int,
+        limit: int,
+        query: str | None,
+        include_archived: bool,
         include_private: bool,
     ) -> ChannelPage:
         """Public channels to discover (administrators may include private ones)."""
@@ -163,32 +174,45 @@ class Channels:
                 found = await uow.channels.browse_all(after_id=after, limit=limit + 1)
             else:
                 found = await uow.channels.browse_public(
-                    after_id=after, limit=limit + 1, query=query or None, include_archived=include_archived
+                    after_id=after,
+                    limit=limit + 1,
+                    query=query or None,
+                    include_archived=include_archived,
                 )
         more = len(found) > limit
         found = found[:limit]
         return ChannelPage(channels=found, next_after=found[-1].id if more and found else None)
 
-    async def update_channel(self, actor: Actor, channel_id: int, changes: ChannelChanges) -> Channel:
+    async def update_channel(
+        self, actor: Actor, channel_id: int, changes: ChannelChanges
+    ) -> Channel:
         """Rename or change topic/purpose (members who are not guests, or administrators)."""
         values: dict[str, str] = {}
         if changes.name is not None:
             values["name"] = clean_name(changes.name, field="name", max_length=80)
         if changes.topic is not None:
-            values["topic"] = clean_name(changes.topic, field="topic", max_length=250, allow_empty=True)
+            values["topic"] = clean_name(
+                changes.topic, field="topic", max_length=250, allow_empty=True
+            )
         if changes.purpose is not None:
-            values["purpose"] = clean_name(changes.purpose, field="purpose", max_length=250, allow_empty=True)
+            values["purpose"] = clean_name(
+                changes.purpose, field="purpose", max_length=250, allow_empty=True
+            )
         async with self._ctx.storage.transaction() as uow:
             access = await access_channel_for_admin(uow, actor, channel_id)
             self._require_manageable(actor, access, allow_members=True)
             if "name" in values and access.channel.kind.is_conversation:
-                raise InvalidInput("direct conversations have no name", code="conversation_has_no_name")
+                raise InvalidInput(
+                    "direct conversations have no name", code="conversation_has_no_name"
+                )
             if not values:
                 return access.channel
             try:
                 await uow.channels.update_fields(channel_id, **values)
             except UniqueViolation as exc:
-                raise Conflict("a channel with that name exists", code="channel_name_taken", field="name") from exc
+                raise Conflict(
+                    "a channel with that name exists", code="channel_name_taken", field="name"
+                ) from exc
             channel = await self._reload(uow, channel_id)
             uow.outbox.append(ChannelUpdated(channel=channel), creation_audience(channel))
         return channel
@@ -198,15 +222,21 @@ class Channels:
         async with self._ctx.storage.transaction() as uow:
             access = await access_channel_for_admin(uow, actor, channel_id)
             if access.channel.kind.is_conversation:
-                raise InvalidInput("conversations cannot be archived", code="conversation_not_archivable")
+                raise InvalidInput(
+                    "conversations cannot be archived", code="conversation_not_archivable"
+                )
             creator = access.channel.created_by == actor.user_id and access.is_member
             if not (actor.is_admin or creator):
-                raise PermissionDenied("only the creator or an administrator can archive", code="not_channel_manager")
+                raise PermissionDenied(
+                    "only the creator or an administrator can archive", code="not_channel_manager"
+                )
             if (access.channel.archived_at is not None) == archived:
                 return access.channel
             await uow.channels.set_archived(channel_id, at=self._ctx.clock() if archived else None)
             channel = await self._reload(uow, channel_id)
-            event = ChannelArchived(channel=channel) if archived else ChannelUnarchived(channel=channel)
+            event = (
+                ChannelArchived(channel=channel) if archived else ChannelUnarchived(channel=channel)
+            )
             uow.outbox.append(event, creation_audience(channel))
         return channel
 
@@ -229,7 +259,10 @@ class Channels:
             if not access.is_member:
                 raise Conflict("you are not a member of this channel", code="not_a_member")
             if access.channel.kind.is_conversation:
-                raise InvalidInput("conversations cannot be left; mute them instead", code="conversation_not_leavable")
+                raise InvalidInput(
+                    "conversations cannot be left; mute them instead",
+                    code="conversation_not_leavable",
+                )
             await self._remove(uow, access.channel, actor.user_id, removed_by=None)
 
     async def add_members(self, actor: Actor, channel_id: int, user_ids: list[int]) -> Channel:
@@ -239,7 +272,9 @@ class Channels:
         async with self._ctx.storage.transaction() as uow:
             access = await access_channel_for_admin(uow, actor, channel_id)
             if access.channel.kind.is_conversation:
-                raise InvalidInput("start a new group conversation instead", code="conversation_members_fixed")
+                raise InvalidInput(
+                    "start a new group conversation instead", code="conversation_members_fixed"
+                )
             self._require_manageable(actor, access, allow_members=True)
             await self._check_addable(uow, actor, user_ids)
             channel = access.channel
@@ -255,10 +290,15 @@ class Channels:
         async with self._ctx.storage.transaction() as uow:
             access = await access_channel_for_admin(uow, actor, channel_id)
             if access.channel.kind.is_conversation:
-                raise InvalidInput("conversation members are fixed", code="conversation_members_fixed")
+                raise InvalidInput(
+                    "conversation members are fixed", code="conversation_members_fixed"
+                )
             creator = access.channel.created_by == actor.user_id and access.is_member
             if not (actor.is_admin or creator):
-                raise PermissionDenied("only the creator or an administrator can remove members", code="not_channel_manager")
+                raise PermissionDenied(
+                    "only the creator or an administrator can remove members",
+                    code="not_channel_manager",
+                )
             if await uow.channels.membership(channel_id, user_id) is None:
                 raise NotFound("that user is not a member", code="not_a_member")
             await self._remove(uow, access.channel, user_id, removed_by=actor.user_id)
@@ -268,7 +308,9 @@ class Channels:
         limit = max(1, min(limit, self._ctx.policy.max_page_size))
         async with self._ctx.storage.snapshot() as uow:
             await access_channel_for_admin(uow, actor, channel_id)
-            found = await uow.channels.members_page(channel_id, after_user_id=after, limit=limit + 1)
+            found = await uow.channels.members_page(
+                channel_id, after_user_id=after, limit=limit + 1
+            )
         more = len(found) > limit
         found = found[:limit]
         return MemberPage(members=found, next_after=found[-1].user_id if more and found else None)
@@ -287,7 +329,9 @@ class Channels:
         return await self.get_channel(actor, channel_id)
 
     # --- helpers --------------------------------------------------------------------------
-    def _require_manageable(self, actor: Actor, access: ChannelAccess, *, allow_members: bool) -> None:
+    def _require_manageable(
+        self, actor: Actor, access: ChannelAccess, *, allow_members: bool
+    ) -> None:
         if access.channel.archived_at is not None:
             raise PermissionDenied("the channel is archived", code="channel_archived")
         if actor.is_admin:
@@ -304,11 +348,17 @@ class Channels:
         for user_id in user_ids:
             record = found.get(user_id)
             if record is None or not record.is_active:
-                raise InvalidInput(f"user {user_id} does not exist or is deactivated", field="user_ids", code="unknown_user")
+                raise InvalidInput(
+                    f"user {user_id} does not exist or is deactivated",
+                    field="user_ids",
+                    code="unknown_user",
+                )
             if record.role.is_guest and not actor.is_admin:
                 raise PermissionDenied("only administrators can add guests", code="admin_required")
 
-    async def _add(self, uow: UnitOfWork, channel: Channel, user_id: int, *, added_by: int | None) -> Channel:
+    async def _add(
+        self, uow: UnitOfWork, channel: Channel, user_id: int, *, added_by: int | None
+    ) -> Channel:
         membership = await uow.channels.add_member(
             channel.id, user_id, now=self._ctx.clock(), last_read_seq=0
         )
@@ -322,7 +372,9 @@ class Channels:
         )
         return channel
 
-    async def _remove(self, uow: UnitOfWork, channel: Channel, user_id: int, *, removed_by: int | None) -> None:
+    async def _remove(
+        self, uow: UnitOfWork, channel: Channel, user_id: int, *, removed_by: int | None
+    ) -> None:
         await uow.channels.remove_member(channel.id, user_id)
         uow.outbox.append(
             MemberLeft(channel_id=channel.id, user_id=user_id, removed_by=removed_by),

@@ -32,7 +32,11 @@ class Conversations:
         participants = set(user_ids) | {actor.user_id}
         limit = self._ctx.policy.max_group_members
         if len(participants) > limit:
-            raise InvalidInput(f"a conversation has at most {limit} people", field="user_ids", code="too_many_participants")
+            raise InvalidInput(
+                f"a conversation has at most {limit} people",
+                field="user_ids",
+                code="too_many_participants",
+            )
         key = conversation_key(participants)
         async with self._ctx.storage.snapshot() as uow:
             existing = await uow.channels.by_dm_key(key)
@@ -49,12 +53,18 @@ class Conversations:
             assert existing is not None
             return existing
 
-    async def _check_participants(self, uow: UnitOfWork, actor: Actor, participants: set[int]) -> None:
+    async def _check_participants(
+        self, uow: UnitOfWork, actor: Actor, participants: set[int]
+    ) -> None:
         found = await uow.users.get_many(participants)
         for user_id in participants:
             record = found.get(user_id)
             if record is None or not record.is_active:
-                raise InvalidInput(f"user {user_id} does not exist or is deactivated", field="user_ids", code="unknown_user")
+                raise InvalidInput(
+                    f"user {user_id} does not exist or is deactivated",
+                    field="user_ids",
+                    code="unknown_user",
+                )
             await access_user(uow, actor, user_id)
 
     async def _create(self, actor: Actor, participants: set[int], key: str) -> Channel:

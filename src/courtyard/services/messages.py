@@ -78,7 +78,9 @@ class Messages:
             return earlier
         call_after_hook(
             self._ctx.plugins.hook.courtyard_after_message_stored,
-            actor=actor, channel=channel, message=message,
+            actor=actor,
+            channel=channel,
+            message=message,
         )
         return Sent(message=message, created=True)
 
@@ -104,8 +106,12 @@ class Messages:
             if thread_root_id is not None:
                 await self._check_thread_root(uow, channel_id, thread_root_id)
             body = chain_text_hook(
-                self._ctx.plugins.hook.courtyard_before_message_stored, "text",
-                actor=actor, channel=access.channel, text=body, thread_root_id=thread_root_id,
+                self._ctx.plugins.hook.courtyard_before_message_stored,
+                "text",
+                actor=actor,
+                channel=access.channel,
+                text=body,
+                thread_root_id=thread_root_id,
             )
             body = clean_message_text(body, max_length=self._ctx.policy.max_message_chars)
             mentions = find_mentions(body)
@@ -124,15 +130,21 @@ class Messages:
                 ),
                 now=now,
             )
-            await uow.messages.insert_mentions(message_id, mentioned, channel_id=channel_id, seq=seq)
+            await uow.messages.insert_mentions(
+                message_id, mentioned, channel_id=channel_id, seq=seq
+            )
             audience = Audience(channel_id=channel_id)
             if thread_root_id is not None:
                 await uow.messages.record_reply(thread_root_id, replier_id=actor.user_id, now=now)
             else:
                 # Posting in a channel means you have read it (as in Slack and Mattermost).
-                await uow.channels.set_membership_flags(channel_id, actor.user_id, last_read_seq=seq)
+                await uow.channels.set_membership_flags(
+                    channel_id, actor.user_id, last_read_seq=seq
+                )
                 uow.outbox.append(
-                    ReadMarkerMoved(channel_id=channel_id, user_id=actor.user_id, last_read_seq=seq),
+                    ReadMarkerMoved(
+                        channel_id=channel_id, user_id=actor.user_id, last_read_seq=seq
+                    ),
                     Audience(user_ids=(actor.user_id,)),
                 )
             message = await uow.messages.get(message_id)
@@ -147,13 +159,23 @@ class Messages:
     async def _check_thread_root(self, uow: UnitOfWork, channel_id: int, root_id: int) -> None:
         root = await uow.messages.get_record(root_id)
         if root is None or root.channel_id != channel_id:
-            raise NotFound("thread root not found", code="thread_root_not_found", field="thread_root_id")
+            raise NotFound(
+                "thread root not found", code="thread_root_not_found", field="thread_root_id"
+            )
         if root.thread_root_id is not None:
-            raise InvalidInput("reply to the thread's root message, not to a reply", field="thread_root_id", code="nested_thread")
+            raise InvalidInput(
+                "reply to the thread's root message, not to a reply",
+                field="thread_root_id",
+                code="nested_thread",
+            )
         if root.deleted:
-            raise InvalidInput("the thread root was deleted", field="thread_root_id", code="thread_root_deleted")
+            raise InvalidInput(
+                "the thread root was deleted", field="thread_root_id", code="thread_root_deleted"
+            )
 
-    async def _mentioned_members(self, uow: UnitOfWork, channel_id: int, usernames: frozenset[str]) -> list[int]:
+    async def _mentioned_members(
+        self, uow: UnitOfWork, channel_id: int, usernames: frozenset[str]
+    ) -> list[int]:
         if not usernames:
             return []
         records = await uow.users.by_usernames(usernames)
@@ -174,8 +196,12 @@ class Messages:
             current = await uow.messages.get(message_id)
             assert current is not None
             body = chain_text_hook(
-                self._ctx.plugins.hook.courtyard_before_message_edited, "new_text",
-                actor=actor, channel=access.channel.channel, message=current, new_text=body,
+                self._ctx.plugins.hook.courtyard_before_message_edited,
+                "new_text",
+                actor=actor,
+                channel=access.channel.channel,
+                message=current,
+                new_text=body,
             )
             body = clean_message_text(body, max_length=self._ctx.policy.max_message_chars)
             if body == record.text:
@@ -189,17 +215,27 @@ class Messages:
             )
             mentions = find_mentions(body)
             await uow.messages.update_text(
-                message_id, text=body, now=now, version=record.version + 1,
-                mentions_channel=mentions.channel_wide, mentions_here=mentions.here,
+                message_id,
+                text=body,
+                now=now,
+                version=record.version + 1,
+                mentions_channel=mentions.channel_wide,
+                mentions_here=mentions.here,
             )
             mentioned = await self._mentioned_members(uow, record.channel_id, mentions.usernames)
-            await uow.messages.replace_mentions(message_id, mentioned, channel_id=record.channel_id, seq=record.seq)
+            await uow.messages.replace_mentions(
+                message_id, mentioned, channel_id=record.channel_id, seq=record.seq
+            )
             message = await uow.messages.get(message_id)
             assert message is not None
-            uow.outbox.append(MessageEdited(message=message), Audience(channel_id=record.channel_id))
+            uow.outbox.append(
+                MessageEdited(message=message), Audience(channel_id=record.channel_id)
+            )
         call_after_hook(
             self._ctx.plugins.hook.courtyard_after_message_edited,
-            actor=actor, channel=access.channel.channel, message=message,
+            actor=actor,
+            channel=access.channel.channel,
+            message=message,
         )
         return message
 
@@ -212,15 +248,22 @@ class Messages:
             if record.deleted:
                 raise NotFound(MESSAGE_NOT_FOUND)
             if record.sender_id != actor.user_id and not actor.is_admin:
-                raise PermissionDenied("you can only delete your own messages", code="not_the_author")
+                raise PermissionDenied(
+                    "you can only delete your own messages", code="not_the_author"
+                )
             await uow.messages.soft_delete(
-                message_id, now=now, by=actor.user_id, keep_content=self._ctx.policy.keep_deleted_content
+                message_id,
+                now=now,
+                by=actor.user_id,
+                keep_content=self._ctx.policy.keep_deleted_content,
             )
             if record.pinned:
                 await uow.messages.set_pinned(message_id, by=None, at=None)
             message = await uow.messages.get(message_id)
             assert message is not None
-            uow.outbox.append(MessageDeleted(message=message), Audience(channel_id=record.channel_id))
+            uow.outbox.append(
+                MessageDeleted(message=message), Audience(channel_id=record.channel_id)
+            )
         return message
 
     async def get_message(self, actor: Actor, message_id: int) -> Message:
@@ -239,15 +282,21 @@ class Messages:
             await access_channel(uow, actor, channel_id)
             return await uow.messages.page(channel_id, request)
 
-    async def thread(self, actor: Actor, root_id: int, page: PageRequest) -> tuple[Message, HistoryPage]:
+    async def thread(
+        self, actor: Actor, root_id: int, page: PageRequest
+    ) -> tuple[Message, HistoryPage]:
         """A thread's root and a window of its replies."""
         request = self._bounded(page)
         async with self._ctx.storage.snapshot() as uow:
             access = await access_message(uow, actor, root_id)
             if access.record.thread_root_id is not None:
-                raise InvalidInput("that message is a reply; open its root", code="not_a_thread_root")
+                raise InvalidInput(
+                    "that message is a reply; open its root", code="not_a_thread_root"
+                )
             root = await uow.messages.get(root_id)
-            replies = await uow.messages.page(access.record.channel_id, request, thread_root_id=root_id)
+            replies = await uow.messages.page(
+                access.record.channel_id, request, thread_root_id=root_id
+            )
         assert root is not None
         return root, replies
 
@@ -256,7 +305,9 @@ class Messages:
         async with self._ctx.storage.snapshot() as uow:
             access = await access_message(uow, actor, message_id)
             if access.record.sender_id != actor.user_id and not actor.is_admin:
-                raise PermissionDenied("only the author and administrators see edit history", code="not_the_author")
+                raise PermissionDenied(
+                    "only the author and administrators see edit history", code="not_the_author"
+                )
             if access.record.deleted:
                 return []
             return await uow.messages.versions(message_id)
@@ -264,11 +315,15 @@ class Messages:
     def _bounded(self, page: PageRequest) -> PageRequest:
         given = [value for value in (page.before, page.after, page.around) if value is not None]
         if len(given) > 1:
-            raise InvalidInput("use at most one of before, after and around", code="conflicting_cursors")
+            raise InvalidInput(
+                "use at most one of before, after and around", code="conflicting_cursors"
+            )
         if any(value < 0 for value in given):
             raise InvalidInput("sequence numbers are never negative", code="invalid_cursor")
         if not 1 <= page.limit <= self._ctx.policy.max_page_size:
-            raise InvalidInput(f"limit must be between 1 and {self._ctx.policy.max_page_size}", field="limit")
+            raise InvalidInput(
+                f"limit must be between 1 and {self._ctx.policy.max_page_size}", field="limit"
+            )
         return page
 
 

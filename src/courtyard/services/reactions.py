@@ -31,18 +31,34 @@ class Reactions:
             groups = await uow.messages.reaction_groups(message_id)
             if any(g.emoji == symbol and actor.user_id in g.user_ids for g in groups):
                 return groups
-            if all(g.emoji != symbol for g in groups) and len(groups) >= self._ctx.policy.max_reaction_kinds:
-                raise Conflict("this message has the maximum number of different reactions", code="too_many_reactions")
-            await uow.messages.add_reaction(message_id, actor.user_id, symbol, now=self._ctx.clock())
+            if (
+                all(g.emoji != symbol for g in groups)
+                and len(groups) >= self._ctx.policy.max_reaction_kinds
+            ):
+                raise Conflict(
+                    "this message has the maximum number of different reactions",
+                    code="too_many_reactions",
+                )
+            await uow.messages.add_reaction(
+                message_id, actor.user_id, symbol, now=self._ctx.clock()
+            )
             groups = await uow.messages.reaction_groups(message_id)
             channel_id = access.record.channel_id
             uow.outbox.append(
-                ReactionAdded(channel_id=channel_id, message_id=message_id, user_id=actor.user_id, emoji=symbol, reactions=groups),
+                ReactionAdded(
+                    channel_id=channel_id,
+                    message_id=message_id,
+                    user_id=actor.user_id,
+                    emoji=symbol,
+                    reactions=groups,
+                ),
                 Audience(channel_id=channel_id),
             )
         return groups
 
-    async def remove_reaction(self, actor: Actor, message_id: int, emoji: str) -> list[ReactionGroup]:
+    async def remove_reaction(
+        self, actor: Actor, message_id: int, emoji: str
+    ) -> list[ReactionGroup]:
         """Take back your reaction; removing one that is not there changes nothing."""
         symbol = clean_reaction_emoji(emoji)
         async with self._ctx.storage.transaction() as uow:
@@ -51,7 +67,13 @@ class Reactions:
                 groups = await uow.messages.reaction_groups(message_id)
                 channel_id = access.record.channel_id
                 uow.outbox.append(
-                    ReactionRemoved(channel_id=channel_id, message_id=message_id, user_id=actor.user_id, emoji=symbol, reactions=groups),
+                    ReactionRemoved(
+                        channel_id=channel_id,
+                        message_id=message_id,
+                        user_id=actor.user_id,
+                        emoji=symbol,
+                        reactions=groups,
+                    ),
                     Audience(channel_id=channel_id),
                 )
                 return groups

@@ -25,9 +25,13 @@ class Reading:
                 raise Conflict("you are not a member of this channel", code="not_a_member")
             target = access.channel.last_seq if seq is None else min(seq, access.channel.last_seq)
             if target != access.membership.last_read_seq:
-                await uow.channels.set_membership_flags(channel_id, actor.user_id, last_read_seq=target)
+                await uow.channels.set_membership_flags(
+                    channel_id, actor.user_id, last_read_seq=target
+                )
                 uow.outbox.append(
-                    ReadMarkerMoved(channel_id=channel_id, user_id=actor.user_id, last_read_seq=target),
+                    ReadMarkerMoved(
+                        channel_id=channel_id, user_id=actor.user_id, last_read_seq=target
+                    ),
                     Audience(user_ids=(actor.user_id,)),
                 )
         return target

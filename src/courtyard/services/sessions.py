@@ -136,7 +136,10 @@ class Sessions:
             raise Unauthenticated("the token has expired", code="token_expired")
         if not user.is_active:
             raise Unauthenticated("this account is deactivated", code="account_deactivated")
-        if token.last_used_at is None or now - token.last_used_at > self._ctx.policy.session_touch_interval:
+        if (
+            token.last_used_at is None
+            or now - token.last_used_at > self._ctx.policy.session_touch_interval
+        ):
             async with self._ctx.storage.transaction() as uow:
                 await uow.credentials.touch_token(token.id, now=now)
         return Actor(
@@ -151,7 +154,9 @@ class Sessions:
     async def sign_out(self, actor: Actor) -> None:
         """End the session the request came with."""
         if actor.session_id is None:
-            raise InvalidInput("only a session can sign out; revoke tokens instead", code="not_a_session")
+            raise InvalidInput(
+                "only a session can sign out; revoke tokens instead", code="not_a_session"
+            )
         async with self._ctx.storage.transaction() as uow:
             await uow.credentials.delete_session(actor.session_id, user_id=actor.user_id)
 
@@ -200,8 +205,14 @@ class Sessions:
             record = await uow.users.get(actor.user_id)
             assert record is not None
             return await issue_token(
-                self._ctx, uow, owner=record, created_by=actor.user_id, name=name,
-                scopes=scopes, expires_in_days=expires_in_days, kind=SecretKind.PERSONAL_TOKEN,
+                self._ctx,
+                uow,
+                owner=record,
+                created_by=actor.user_id,
+                name=name,
+                scopes=scopes,
+                expires_in_days=expires_in_days,
+                kind=SecretKind.PERSONAL_TOKEN,
             )
 
     async def list_tokens(self, actor: Actor) -> list[AccessToken]:
@@ -240,10 +251,14 @@ async def issue_token(
     unknown = wanted - SCOPES
     if unknown or not wanted:
         raise InvalidInput(
-            f"scopes must be a non-empty subset of {sorted(SCOPES)}", field="scopes", code="invalid_scopes"
+            f"scopes must be a non-empty subset of {sorted(SCOPES)}",
+            field="scopes",
+            code="invalid_scopes",
         )
     if "admin" in wanted and not owner.role.is_admin:
-        raise PermissionDenied("only administrators can hold the admin scope", code="admin_required")
+        raise PermissionDenied(
+            "only administrators can hold the admin scope", code="admin_required"
+        )
     if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
         raise InvalidInput("expires_in_days must be between 1 and 3650", field="expires_in_days")
     now = ctx.clock()

@@ -55,6 +55,13 @@ def session_response(
 def clear_session_cookies(web: WebConfig) -> list[Cookie]:
     """Cookies that delete the session cookies."""
     return [
-        Cookie(key=name, value="", max_age=0, path="/", secure=web.secure_cookies, httponly=name == SESSION_COOKIE)
+        Cookie(
+            key=name,
+            value="",
+            max_age=0,
+            path="/",
+            secure=web.secure_cookies,
+            httponly=name == SESSION_COOKIE,
+        )
         for name in (SESSION_COOKIE, CSRF_COOKIE)
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, delete, get, post
+from litestar.params import JSONBody
 
 from courtyard.api.deps import AppServices, Client, CurrentActor, Id, Web
 from courtyard.api.routes._sessions import clear_session_cookies, session_response
@@ -34,7 +35,7 @@ class SetupController(Controller):
 
     @post("/", summary="Create the organisation and its owner", status_code=201)
     async def complete_setup(
-        self, data: SetupBody, services: AppServices, client: Client, web: Web
+        self, data: JSONBody[SetupBody], services: AppServices, client: Client, web: Web
     ) -> Response[SignedInResponse]:
         """Needs the one-time setup token printed by `courtyard serve`."""
         signed_in = await services.setup.complete_setup(
@@ -54,14 +55,16 @@ class AuthController(Controller):
 
     @post("/sign-in", summary="Sign in with username or email and password", status_code=200)
     async def sign_in(
-        self, data: SignInBody, services: AppServices, client: Client, web: Web
+        self, data: JSONBody[SignInBody], services: AppServices, client: Client, web: Web
     ) -> Response[SignedInResponse]:
         """Opens a session; see ``session_type`` for cookie or bearer-token sessions."""
         signed_in = await services.sessions.sign_in(data.login, data.password, client)
         return session_response(signed_in, data.session_type, web)
 
     @post("/sign-out", summary="End this session", status_code=204)
-    async def sign_out(self, actor: CurrentActor, services: AppServices, web: Web) -> Response[None]:
+    async def sign_out(
+        self, actor: CurrentActor, services: AppServices, web: Web
+    ) -> Response[None]:
         """Deletes the current session and its cookies."""
         await services.sessions.sign_out(actor)
         return Response(None, status_code=204, cookies=clear_session_cookies(web))
@@ -72,7 +75,9 @@ class AuthController(Controller):
         return SessionList(sessions=await services.sessions.list_sessions(actor))
 
     @delete("/sessions/{session_id:int}", summary="End one of your sessions", status_code=204)
-    async def revoke_session(self, session_id: Id, actor: CurrentActor, services: AppServices) -> None:
+    async def revoke_session(
+        self, session_id: Id, actor: CurrentActor, services: AppServices
+    ) -> None:
         """Signs that device out."""
         await services.sessions.revoke_session(actor, session_id)
 
@@ -82,7 +87,9 @@ class AuthController(Controller):
         await services.sessions.sign_out_everywhere(actor)
 
     @post("/password", summary="Change your password", status_code=204)
-    async def change_password(self, data: PasswordChangeBody, actor: CurrentActor, services: AppServices) -> None:
+    async def change_password(
+        self, data: JSONBody[PasswordChangeBody], actor: CurrentActor, services: AppServices
+    ) -> None:
         """Your other sessions end."""
         await services.sessions.change_password(actor, data.current_password, data.new_password)
 
@@ -92,9 +99,13 @@ class AuthController(Controller):
         return TokenList(tokens=await services.sessions.list_tokens(actor))
 
     @post("/tokens", summary="Create a personal access token", status_code=201)
-    async def create_token(self, data: TokenBody, actor: CurrentActor, services: AppServices) -> IssuedTokenResponse:
+    async def create_token(
+        self, data: JSONBody[TokenBody], actor: CurrentActor, services: AppServices
+    ) -> IssuedTokenResponse:
         """The secret is in this response only."""
-        issued = await services.sessions.create_personal_token(actor, data.name, data.scopes, data.expires_in_days)
+        issued = await services.sessions.create_personal_token(
+            actor, data.name, data.scopes, data.expires_in_days
+        )
         return IssuedTokenResponse(token=issued.token, secret=issued.secret)
 
     @delete("/tokens/{token_id:int}", summary="Revoke a token", status_code=204)

@@ -24,4 +24,6 @@ async def healthz() -> Health:
 async def readyz(services: AppServices) -> Response[Health]:
     """200 when the database answers, 503 otherwise."""
     ready = await services.context.storage.database.ping()
-    return Response(Health(status="ready" if ready else "unavailable"), status_code=200 if ready else 503)
+    return Response(
+        Health(status="ready" if ready else "unavailable"), status_code=200 if ready else 503
+    )

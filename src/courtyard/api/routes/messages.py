@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post, put
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from courtyard.api.deps import MAX_ID, AppServices, CurrentActor, Id
 from courtyard.api.schemas.messages import (
@@ -18,9 +18,9 @@ from courtyard.api.schemas.messages import (
 )
 from courtyard.domain.messages import HistoryPage, Message, PageRequest
 
-Seq = Annotated[int | None, Parameter(ge=0, le=MAX_ID, default=None)]
-Limit = Annotated[int, Parameter(ge=1, le=1000, default=50, description="Messages per page.")]
-Emoji = Annotated[str, Parameter(max_length=64, description="One Unicode emoji, URL-encoded.")]
+Seq = Annotated[int | None, QueryParameter(ge=0, le=MAX_ID, default=None)]
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, default=50, description="Messages per page.")]
+Emoji = Annotated[str, PathParameter(max_length=64, description="One Unicode emoji, URL-encoded.")]
 
 
 class ChannelMessagesController(Controller):
@@ -46,11 +46,16 @@ class ChannelMessagesController(Controller):
         )
 
     @post("/messages", summary="Post a message", status_code=201)
-    async def send(self, channel_id: Id, data: SendBody, actor: CurrentActor, services: AppServices) -> Response[Message]:
+    async def send(
+        self, channel_id: Id, data: JSONBody[SendBody], actor: CurrentActor, services: AppServices
+    ) -> Response[Message]:
         """201 with the new message; 200 with the original when ``client_message_id`` repeats."""
         sent = await services.messages.send_message(
-            actor, channel_id, data.text,
-            client_message_id=data.client_message_id, thread_root_id=data.thread_root_id,
+            actor,
+            channel_id,
+            data.text,
+            client_message_id=data.client_message_id,
+            thread_root_id=data.thread_root_id,
         )
         return Response(sent.message, status_code=201 if sent.created else 200)
 
@@ -67,12 +72,16 @@ class MessagesController(Controller):
     tags = ["messages"]
 
     @get("/", summary="A message")
-    async def get_message(self, message_id: Id, actor: CurrentActor, services: AppServices) -> Message:
+    async def get_message(
+        self, message_id: Id, actor: CurrentActor, services: AppServices
+    ) -> Message:
         """404 unless you can see its channel."""
         return await services.messages.get_message(actor, message_id)
 
     @patch("/", summary="Edit your message")
-    async def edit(self, message_id: Id, data: EditBody, actor: CurrentActor, services: AppServices) -> Message:
+    async def edit(
+        self, message_id: Id, data: JSONBody[EditBody], actor: CurrentActor, services: AppServices
+    ) -> Message:
         """The previous text is kept in the edit history."""
         return await services.messages.edit_message(actor, message_id, data.text)
 
@@ -83,8 +92,14 @@ class MessagesController(Controller):
 
     @get("/thread", summary="A thread: its root and a page of replies")
     async def thread(
-        self, message_id: Id, actor: CurrentActor, services: AppServices,
-        limit: Limit, before: Seq, after: Seq, around: Seq,
+        self,
+        message_id: Id,
+        actor: CurrentActor,
+        services: AppServices,
+        limit: Limit,
+        before: Seq,
+        after: Seq,
+        around: Seq,
     ) -> ThreadResponse:
         """Replies in ascending order; the latest page by default."""
         root, replies = await services.messages.thread(
@@ -93,18 +108,24 @@ class MessagesController(Controller):
         return ThreadResponse(root=root, replies=replies)
 
     @get("/versions", summary="Edit history")
-    async def versions(self, message_id: Id, actor: CurrentActor, services: AppServices) -> VersionList:
+    async def versions(
+        self, message_id: Id, actor: CurrentActor, services: AppServices
+    ) -> VersionList:
         """The author and administrators only."""
         return VersionList(versions=await services.messages.versions(actor, message_id))
 
     @put("/reactions/{emoji:str}", summary="React with an emoji")
-    async def react(self, message_id: Id, emoji: Emoji, actor: CurrentActor, services: AppServices) -> ReactionList:
+    async def react(
+        self, message_id: Id, emoji: Emoji, actor: CurrentActor, services: AppServices
+    ) -> ReactionList:
         """One reaction per person per emoji; repeating it changes nothing."""
         groups = await services.reactions.add_reaction(actor, message_id, emoji)
         return ReactionList(message_id=message_id, reactions=groups)
 
     @delete("/reactions/{emoji:str}", summary="Remove your reaction", status_code=200)
-    async def unreact(self, message_id: Id, emoji: Emoji, actor: CurrentActor, services: AppServices) -> ReactionList:
+    async def unreact(
+        self, message_id: Id, emoji: Emoji, actor: CurrentActor, services: AppServices
+    ) -> ReactionList:
         """Removing a reaction that is not there changes nothing."""
         groups = await services.reactions.remove_reaction(actor, message_id, emoji)
         return ReactionList(message_id=message_id, reactions=groups)

@@ -20,7 +20,9 @@ class NewChannelBody(Body):
     private: bool = False
     topic: Topic = ""
     purpose: Topic = ""
-    member_ids: Annotated[list[IdField], msgspec.Meta(max_length=1000)] = msgspec.field(default_factory=list)
+    member_ids: Annotated[list[IdField], msgspec.Meta(max_length=1000)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class ChannelChangesBody(Body):

@@ -218,7 +218,9 @@ class ChannelRepository(Repository):
         )
         return [row.user_id for row in rows]
 
-    async def members_page(self, channel_id: int, *, after_user_id: int, limit: int) -> list[Member]:
+    async def members_page(
+        self, channel_id: int, *, after_user_id: int, limit: int
+    ) -> list[Member]:
         """A page of members ordered by user id."""
         rows = await self.conn.execute(
             select(memberships)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import ColumnElement, Row, delete, func, select, update
 
 from courtyard.domain.messages import (
     HistoryPage,
@@ -168,6 +168,7 @@ class MessageRepository(Repository):
         self, channel_id: int, request: PageRequest, *, thread_root_id: int | None = None
     ) -> HistoryPage:
         """A window of top-level channel history, or of one thread's replies."""
+        scope: ColumnElement[bool]
         if thread_root_id is None:
             scope = (messages.c.channel_id == channel_id) & messages.c.thread_root_id.is_(None)
         else:
@@ -208,11 +209,19 @@ class MessageRepository(Repository):
         return rows[:limit], len(rows) > limit
 
     async def _exists(self, stmt: Any) -> bool:
-        return (await self.conn.execute(stmt.with_only_columns(messages.c.id).limit(1))).first() is not None
+        return (
+            await self.conn.execute(stmt.with_only_columns(messages.c.id).limit(1))
+        ).first() is not None
 
     async def update_text(
-        self, message_id: int, *, text: str, now: datetime, version: int,
-        mentions_channel: bool, mentions_here: bool,
+        self,
+        message_id: int,
+        *,
+        text: str,
+        now: datetime,
+        version: int,
+        mentions_channel: bool,
+        mentions_here: bool,
     ) -> None:
         """Replace a message's text (the caller stores the previous version first)."""
         await self.conn.execute(
@@ -268,7 +277,9 @@ class MessageRepository(Repository):
             await self.conn.execute(
                 delete(message_versions).where(message_versions.c.message_id == message_id)
             )
-        await self.conn.execute(update(messages).where(messages.c.id == message_id).values(**values))
+        await self.conn.execute(
+            update(messages).where(messages.c.id == message_id).values(**values)
+        )
         await self.conn.execute(delete(mentions).where(mentions.c.message_id == message_id))
         await self.conn.execute(delete(reactions).where(reactions.c.message_id == message_id))
 
@@ -319,7 +330,9 @@ class MessageRepository(Repository):
         return await self.hydrate(rows)
 
     # --- reactions ------------------------------------------------------------------------
-    async def add_reaction(self, message_id: int, user_id: int, emoji: str, *, now: datetime) -> bool:
+    async def add_reaction(
+        self, message_id: int, user_id: int, emoji: str, *, now: datetime
+    ) -> bool:
         """Add a reaction; False if this user already reacted with this emoji."""
         exists = (
             await self.conn.execute(

@@ -193,9 +193,11 @@ class UserRepository(Repository):
         if not include_deactivated:
             stmt = stmt.where(users.c.deactivated_at.is_(None))
         if query:
-            pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
-                "_", "\\_"
-            ) + "%"
+            pattern = (
+                "%"
+                + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
             stmt = stmt.where(
                 or_(
                     users.c.username.like(pattern, escape="\\"),
@@ -256,6 +258,8 @@ class UserRepository(Repository):
         if not user_ids:
             return set()
         rows = await self.conn.execute(
-            select(users.c.id).where(users.c.id.in_(list(user_ids)), users.c.deactivated_at.is_(None))
+            select(users.c.id).where(
+                users.c.id.in_(list(user_ids)), users.c.deactivated_at.is_(None)
+            )
         )
         return {row.id for row in rows}

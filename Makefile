@@ -1,0 +1,67 @@
+# Courtyard — every developer and CI task is a target here. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Courtyard needs Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install Courtyard with its development tools
+
+.PHONY: build
+build: install ## Build what needs building (nothing beyond the install yet)
+
+.PHONY: migrate
+migrate: install ## Create or upgrade the database schema
+	$(BIN)/courtyard migrate
+
+.PHONY: run
+run: build migrate ## Install, build, migrate and serve on http://127.0.0.1:8080 (SQLite in ./data)
+	$(BIN)/courtyard serve
+
+.PHONY: lint
+lint: install ## ruff (lint + format check), mypy --strict, import-linter layer contracts
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: format
+format: install ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+.PHONY: test-sqlite
+test-sqlite: install ## The test suite on embedded SQLite
+	$(BIN)/pytest --db sqlite $(PYTEST_ARGS)
+
+.PHONY: test-postgres
+test-postgres: install ## The test suite on PostgreSQL (127.0.0.1:5432)
+	$(BIN)/pytest --db postgres $(PYTEST_ARGS)
+
+.PHONY: test
+test: install ## Everything CI runs: lint, then the suite on SQLite and on PostgreSQL in parallel
+	$(MAKE) lint
+	$(MAKE) -j2 --output-sync=target test-sqlite test-postgres
+
+.PHONY: check
+check: test ## Alias of `make test` (exactly what CI runs)
+
+.PHONY: clean
+clean: ## Remove caches (keeps .venv and ./data)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

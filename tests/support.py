@@ -1,0 +1,334 @@
+"""Test harness: real databases, a real uvicorn server on a loopback port, API helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import secrets
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import event
+
+from courtyard.app import build_services, create_app
+from courtyard.services.registry import Services
+from courtyard.settings import Settings, load_settings
+from courtyard.storage.migrate import upgrade_async
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get(
+    "COURTYARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+PASSWORD = "correct horse battery staple"
+_counter = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    """A name no other test (or test run) uses."""
+    return f"{prefix}-{next(_counter)}{secrets.token_hex(2)}"
+
+
+def service_missing(what: str) -> None:
+    """Outside CI a missing service skips; in CI it fails (SERVICES.md rules)."""
+    if IN_CI:
+        pytest.fail(f"{what} is not reachable, and CI requires it")
+    pytest.skip(f"{what} is not reachable")
+
+
+class DatabaseFactory:
+    """Makes freshly migrated databases quickly: migrate one template, then copy it."""
+
+    def __init__(self, backend: str, workdir: Path) -> None:
+        self.backend = backend
+        self.workdir = workdir
+        self.run_id = f"cy_{os.getpid()}_{secrets.token_hex(3)}"
+        self._template: str | None = None
+        self._created: list[str] = []
+
+    async def _pg_admin(self) -> asyncpg.Connection:
+        url = PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+        try:
+            return await asyncpg.connect(url, timeout=5)
+        except (OSError, asyncpg.PostgresError) as exc:
+            service_missing(f"PostgreSQL at {PG_ADMIN_URL} ({exc})")
+            raise
+
+    def _pg_url(self, name: str) -> str:
+        base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        return f"{base}/{name}"
+
+    async def create(self) -> str:
+        """A new, migrated, empty database; returns its URL."""
+        if self.backend == "sqlite":
+            if self._template is None:
+                self._template = str(self.workdir / "template.db")
+                await upgrade_async(f"sqlite:///{self._template}")
+            target = self.workdir / f"{unique('db')}.db"
+            shutil.copyfile(self._template, target)
+            return f"sqlite:///{target}"
+        admin = await self._pg_admin()
+        try:
+            if self._template is None:
+                self._template = f"{self.run_id}_template"
+                await admin.execute(f'CREATE DATABASE "{self._template}"')
+                self._created.append(self._template)
+                await upgrade_async(self._pg_url(self._template))
+            name = f"{self.run_id}_{next(_counter)}"
+            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
+            self._created.append(name)
+            return self._pg_url(name)
+        finally:
+            await admin.close()
+
+    async def drop_all(self) -> None:
+        """Drop every database this factory made."""
+        if self.backend != "postgresql" and self.backend != "postgres":
+            return
+        if not self._created:
+            return
+        admin = await self._pg_admin()
+        try:
+            for name in reversed(self._created):
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def server_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test server: cheap argon2 so that creating users is fast."""
+    base: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database": {"url": database_url},
+        "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1},
+        "logging": {"level": "WARNING"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return load_settings(None, **base)
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # pytest owns the signal handlers.
+        yield
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn server for the app, on a free loopback port, in this event loop."""
+
+    services: Services
+    settings: Settings
+    url: str = ""
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self, plugin_objects: tuple[object, ...] = ()) -> None:
+        """Bind and serve."""
+        del plugin_objects
+        app = create_app(self.settings, services=self.services)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app, lifespan="on", log_level="warning", ws="none", access_log=False, log_config=None
+        )
+        self._server = _QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        for _ in range(500):
+            if self._server.started:
+                break
+            await asyncio.sleep(0.01)
+        assert self._server.started, "test server did not start"
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        """Shut down and wait."""
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await asyncio.wait_for(self._task, 10)
+        await self.services.context.storage.database.dispose()
+
+
+@dataclass
+class Person:
+    """A signed-in user with an HTTP client carrying their bearer token."""
+
+    id: int
+    username: str
+    token: str
+    client: httpx.AsyncClient
+    role: str = "member"
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET as this person."""
+        return await self.client.get(path, **kwargs)
+
+    async def post(self, path: str, json: Any = None, **kwargs: Any) -> httpx.Response:
+        """POST JSON as this person."""
+        return await self.client.post(path, json=json, **kwargs)
+
+    async def patch(self, path: str, json: Any = None, **kwargs: Any) -> httpx.Response:
+        """PATCH JSON as this person."""
+        return await self.client.patch(path, json=json, **kwargs)
+
+    async def put(self, path: str, json: Any = None, **kwargs: Any) -> httpx.Response:
+        """PUT JSON as this person."""
+        return await self.client.put(path, json=json, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        """DELETE as this person."""
+        return await self.client.delete(path, **kwargs)
+
+    async def create_channel(self, name: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Create a channel and return it (asserting success)."""
+        response = await self.post("/api/v1/channels", {"name": name or unique("chan"), **fields})
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def send(self, channel_id: int, text: str = "hello", **fields: Any) -> dict[str, Any]:
+        """Post a message and return it (asserting success)."""
+        response = await self.post(
+            f"/api/v1/channels/{channel_id}/messages", {"text": text, **fields}
+        )
+        assert response.status_code in (200, 201), response.text
+        return dict(response.json())
+
+
+@dataclass
+class Org:
+    """A set-up organisation on a live server, with its owner."""
+
+    server: LiveServer
+    owner: Person
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def anonymous(self) -> httpx.AsyncClient:
+        """A client with no credentials."""
+        client = httpx.AsyncClient(base_url=self.server.url, timeout=30)
+        self.clients.append(client)
+        return client
+
+    async def sign_in(self, login: str, password: str = PASSWORD) -> Person:
+        """Sign in with a bearer-token session."""
+        client = self.anonymous()
+        response = await client.post(
+            "/api/v1/auth/sign-in",
+            json={"login": login, "password": password, "session_type": "token"},
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        client.headers["Authorization"] = f"Bearer {body['token']}"
+        return Person(
+            body["user"]["id"],
+            body["user"]["username"],
+            body["token"],
+            client,
+            body["user"]["role"],
+        )
+
+    async def person(self, name: str = "user", role: str = "member", **fields: Any) -> Person:
+        """Create a user through the admin API and sign them in."""
+        username = unique(name)
+        response = await self.owner.post(
+            "/api/v1/users", {"username": username, "password": PASSWORD, "role": role, **fields}
+        )
+        assert response.status_code == 201, response.text
+        return await self.sign_in(username)
+
+    async def close(self) -> None:
+        """Close every client."""
+        for client in self.clients:
+            await client.aclose()
+
+
+async def start_org(factory: DatabaseFactory, workdir: Path, **setting_overrides: Any) -> Org:
+    """A fresh database, a live server, and an organisation with owner 'owner-…'."""
+    url = await factory.create()
+    settings = server_settings(url, workdir, **setting_overrides)
+    services = build_services(settings)
+    server = LiveServer(services, settings)
+    await server.start()
+    token = await services.setup.issue_setup_token()
+    assert token is not None
+    org = Org(server=server, owner=None)  # type: ignore[arg-type]
+    client = org.anonymous()
+    owner_name = unique("owner")
+    response = await client.post(
+        "/api/v1/setup",
+        json={
+            "setup_token": token,
+            "organization_name": "Acme",
+            "username": owner_name,
+            "password": PASSWORD,
+            "email": f"{owner_name}@example.com",
+            "session_type": "token",
+        },
+    )
+    assert response.status_code == 201, response.text
+    org.owner = await org.sign_in(owner_name)
+    return org
+
+
+class QueryCounter:
+    """Counts data statements (not BEGIN/COMMIT) sent to the database while active."""
+
+    def __init__(self, services: Services) -> None:
+        self._engine = services.context.storage.database.engine.sync_engine
+        self.statements: list[str] = []
+        self._active = False
+
+    def _listener(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self._active and statement.lstrip().split(" ", 1)[0].upper() in (
+            "SELECT",
+            "INSERT",
+            "UPDATE",
+            "DELETE",
+            "WITH",
+        ):
+            self.statements.append(statement)
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[QueryCounter]:
+        """Count statements inside the block."""
+        self.statements.clear()
+        event.listen(self._engine, "before_cursor_execute", self._listener)
+        self._active = True
+        try:
+            yield self
+        finally:
+            self._active = False
+            event.remove(self._engine, "before_cursor_execute", self._listener)
+
+    @property
+    def count(self) -> int:
+        """Statements seen."""
+        return len(self.statements)
+
+
+@contextlib.asynccontextmanager
+async def org_context(
+    factory: DatabaseFactory, workdir: Path, **overrides: Any
+) -> AsyncIterator[Org]:
+    """start_org + cleanup."""
+    org = await start_org(factory, workdir, **overrides)
+    try:
+        yield org
+    finally:
+        await org.close()
+        await org.server.stop()
