@@ -25,10 +25,8 @@ MAX_ID = 2**63 - 1
 
 # Path and query types with the bounds every database can hold.
 Id = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
-Cursor = Annotated[
-    int, QueryParameter(ge=0, le=MAX_ID, default=0, description="Return items after this id.")
-]
-Flag = Annotated[bool, QueryParameter(default=False)]
+Cursor = Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="Return items after this id.")]
+Flag = Annotated[bool, QueryParameter()]
 
 
 @dataclass(frozen=True, slots=True)

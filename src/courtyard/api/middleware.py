@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from typing import cast
-
 from litestar.enums import ScopeType
 from litestar.types import (
     ASGIApp,

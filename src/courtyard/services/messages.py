@@ -320,11 +320,10 @@ class Messages:
             )
         if any(value < 0 for value in given):
             raise InvalidInput("sequence numbers are never negative", code="invalid_cursor")
-        if not 1 <= page.limit <= self._ctx.policy.max_page_size:
-            raise InvalidInput(
-                f"limit must be between 1 and {self._ctx.policy.max_page_size}", field="limit"
-            )
-        return page
+        if page.limit < 1:
+            raise InvalidInput("limit must be at least 1", field="limit")
+        limit = min(page.limit, self._ctx.policy.max_page_size)
+        return PageRequest(limit=limit, before=page.before, after=page.after, around=page.around)
 
 
 def _clean_client_id(value: str | None) -> str | None:

@@ -23,10 +23,9 @@ from courtyard.api.schemas.channels import (
 from courtyard.domain.channels import Channel, ChannelSummary
 from courtyard.services.channels import ChannelChanges
 
-Limit = Annotated[int, QueryParameter(ge=1, le=1000, default=100, description="Page size.")]
-Query = Annotated[
-    str | None, QueryParameter(max_length=80, default=None, description="Filter by name.")
-]
+LIMIT_DEFAULT = 100
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size.")]
+Query = Annotated[str | None, QueryParameter(max_length=80, description="Filter by name.")]
 
 
 class ChannelsController(Controller):
@@ -45,9 +44,9 @@ class ChannelsController(Controller):
         self,
         actor: CurrentActor,
         services: AppServices,
-        cursor: Cursor,
-        limit: Limit,
-        q: Query,
+        cursor: Cursor = 0,
+        limit: Limit = LIMIT_DEFAULT,
+        q: Query = None,
         include_archived: Flag = False,
         include_private: Flag = False,
     ) -> ChannelPageResponse:
@@ -124,8 +123,8 @@ class ChannelsController(Controller):
         channel_id: Id,
         actor: CurrentActor,
         services: AppServices,
-        cursor: Cursor,
-        limit: Limit,
+        cursor: Cursor = 0,
+        limit: Limit = LIMIT_DEFAULT,
     ) -> MemberList:
         """Ordered by user id."""
         page = await services.channels.members(actor, channel_id, after=cursor, limit=limit)

@@ -18,8 +18,9 @@ from courtyard.api.schemas.messages import (
 )
 from courtyard.domain.messages import HistoryPage, Message, PageRequest
 
-Seq = Annotated[int | None, QueryParameter(ge=0, le=MAX_ID, default=None)]
-Limit = Annotated[int, QueryParameter(ge=1, le=1000, default=50, description="Messages per page.")]
+Seq = Annotated[int | None, QueryParameter(ge=0, le=MAX_ID)]
+LIMIT_DEFAULT = 50
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Messages per page.")]
 Emoji = Annotated[str, PathParameter(max_length=64, description="One Unicode emoji, URL-encoded.")]
 
 
@@ -35,10 +36,10 @@ class ChannelMessagesController(Controller):
         channel_id: Id,
         actor: CurrentActor,
         services: AppServices,
-        limit: Limit,
-        before: Seq,
-        after: Seq,
-        around: Seq,
+        limit: Limit = LIMIT_DEFAULT,
+        before: Seq = None,
+        after: Seq = None,
+        around: Seq = None,
     ) -> HistoryPage:
         """Latest by default, or ``before``/``after``/``around`` a sequence number; ascending."""
         return await services.messages.history(
@@ -96,10 +97,10 @@ class MessagesController(Controller):
         message_id: Id,
         actor: CurrentActor,
         services: AppServices,
-        limit: Limit,
-        before: Seq,
-        after: Seq,
-        around: Seq,
+        limit: Limit = LIMIT_DEFAULT,
+        before: Seq = None,
+        after: Seq = None,
+        around: Seq = None,
     ) -> ThreadResponse:
         """Replies in ascending order; the latest page by default."""
         root, replies = await services.messages.thread(

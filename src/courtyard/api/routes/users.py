@@ -29,10 +29,9 @@ from courtyard.api.schemas.accounts import (
 from courtyard.domain.users import Invite, User
 from courtyard.services.accounts import NewAccount, ProfileChanges
 
-Limit = Annotated[int, QueryParameter(ge=1, le=1000, default=50, description="Page size.")]
-Query = Annotated[
-    str | None, QueryParameter(max_length=64, default=None, description="Filter by name.")
-]
+LIMIT_DEFAULT = 50
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size.")]
+Query = Annotated[str | None, QueryParameter(max_length=64, description="Filter by name.")]
 
 
 class MeController(Controller):
@@ -74,9 +73,9 @@ class UsersController(Controller):
         self,
         actor: CurrentActor,
         services: AppServices,
-        cursor: Cursor,
-        limit: Limit,
-        q: Query,
+        cursor: Cursor = 0,
+        limit: Limit = LIMIT_DEFAULT,
+        q: Query = None,
         include_deactivated: Flag = False,
     ) -> UserList:
         """Guests see only the people they share a channel with."""
