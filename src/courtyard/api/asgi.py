@@ -17,6 +17,7 @@ from courtyard.api.deps import WebConfig, provide_actor, provide_admin_actor, pr
 from courtyard.api.errors import EXCEPTION_HANDLERS
 from courtyard.api.jsonbody import StrictJSONRequest
 from courtyard.api.middleware import EdgeMiddleware
+from courtyard.api.openapi import document_problem_responses
 from courtyard.api.routes.auth import AuthController, SetupController
 from courtyard.api.routes.channels import ChannelsController, ConversationsController
 from courtyard.api.routes.health import healthz, readyz
@@ -65,7 +66,7 @@ def build_asgi_app(
         security=[{"bearer": []}, {"cookie": []}],
         use_handler_docstrings=True,
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             readyz,
@@ -98,3 +99,5 @@ def build_asgi_app(
         debug=False,
         logging_config=None,
     )
+    document_problem_responses(app)
+    return app
