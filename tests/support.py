@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from sqlalchemy import event
 
-from courtyard.app import build_services, create_app
+from courtyard.app import Application, build_application, build_services
 from courtyard.services.registry import Services
 from courtyard.settings import Settings, load_settings
 from courtyard.storage.migrate import upgrade_async
@@ -134,19 +134,30 @@ class LiveServer:
     services: Services
     settings: Settings
     url: str = ""
+    application: Application | None = None
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
 
-    async def start(self, plugin_objects: tuple[object, ...] = ()) -> None:
+    @property
+    def ws_url(self) -> str:
+        """The event socket's URL."""
+        return self.url.replace("http://", "ws://") + "/api/v1/events"
+
+    async def start(self) -> None:
         """Bind and serve."""
-        del plugin_objects
-        app = create_app(self.settings, services=self.services)
+        self.application = build_application(self.settings, services=self.services)
+        app = self.application.asgi
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         config = uvicorn.Config(
-            app, lifespan="on", log_level="warning", ws="none", access_log=False, log_config=None
+            app,
+            lifespan="on",
+            log_level="warning",
+            ws=self.application.ws_protocol,
+            access_log=False,
+            log_config=None,
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

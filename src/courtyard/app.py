@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from litestar import Litestar
 
 from courtyard.api.asgi import build_asgi_app
 from courtyard.api.deps import WebConfig
+from courtyard.api.websocket import EventEndpoint
 from courtyard.auth.passwords import Argon2Parameters, PasswordHashing
 from courtyard.logs import configure_logging
 from courtyard.plugins.manager import build_plugin_manager
+from courtyard.realtime.bus import Bus
+from courtyard.realtime.gateway import Realtime, RealtimeOptions
 from courtyard.services.context import Policy, ServiceContext
 from courtyard.services.registry import Services
 from courtyard.settings import Settings, load_settings
@@ -36,8 +41,41 @@ def policy_from(settings: Settings) -> Policy:
     )
 
 
-def build_services(settings: Settings, *, plugin_objects: tuple[object, ...] = ()) -> Services:
-    """Database, storage, password hashing, plugins and every service."""
+def realtime_options_from(settings: Settings) -> RealtimeOptions:
+    """The event stream's tunables."""
+    rt = settings.realtime
+    return RealtimeOptions(
+        heartbeat_interval=rt.heartbeat_seconds,
+        idle_timeout=rt.idle_timeout_seconds,
+        max_buffer_bytes=rt.max_buffer_kib * 1024,
+        retention=timedelta(days=rt.retention_days),
+        presence_grace=rt.presence_grace_seconds,
+        away_after=rt.away_after_seconds,
+        max_connections_per_user=rt.max_connections_per_user,
+        max_connections_per_ip=rt.max_connections_per_ip,
+    )
+
+
+def build_bus(settings: Settings) -> Bus:
+    """The configured fan-out bus."""
+    rt = settings.realtime
+    if rt.bus == "redis":
+        from courtyard.realtime.backends.redis import RedisBus
+
+        return RedisBus(rt.redis_url, rt.bus_channel)
+    if rt.bus == "nats":
+        from courtyard.realtime.backends.nats import NatsBus
+
+        return NatsBus(rt.nats_url, rt.bus_channel)
+    from courtyard.realtime.backends.memory import MemoryBus
+
+    return MemoryBus()
+
+
+def build_services(
+    settings: Settings, *, plugin_objects: tuple[object, ...] = (), bus: Bus | None = None
+) -> Services:
+    """Database, storage, password hashing, plugins, the realtime runtime and every service."""
     database = Database(
         settings.database_url(), pool_size=settings.database.pool_size, echo=settings.database.echo
     )
@@ -49,18 +87,26 @@ def build_services(settings: Settings, *, plugin_objects: tuple[object, ...] = (
         )
     )
     plugins = build_plugin_manager(settings.plugins.modules, plugin_objects)
+    storage = Storage(database)
     context = ServiceContext(
-        storage=Storage(database),
-        passwords=passwords,
-        plugins=plugins,
-        policy=policy_from(settings),
+        storage=storage, passwords=passwords, plugins=plugins, policy=policy_from(settings)
     )
-    return Services.build(context)
+    realtime = Realtime(storage, bus or build_bus(settings), realtime_options_from(settings))
+    return Services.build(context, realtime)
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Litestar:
-    """The ASGI application for ``settings`` (read from the environment when omitted)."""
-    settings = settings or load_settings()
+@dataclass(frozen=True, slots=True)
+class Application:
+    """What a server process runs: the HTTP app and the event-socket protocol for uvicorn."""
+
+    asgi: Litestar
+    ws_protocol: Any
+    services: Services
+    endpoint: EventEndpoint
+
+
+def build_application(settings: Settings, *, services: Services | None = None) -> Application:
+    """Everything one server process needs, wired from ``settings``."""
     configure_logging(settings.logging.level, settings.logging.format)
     services = services or build_services(settings)
     public_url = settings.server.public_url()
@@ -68,10 +114,29 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         secure_cookies=public_url.startswith("https://"),
         session_max_age=settings.accounts.session_lifetime_hours * 3600,
     )
-    return build_asgi_app(
+    endpoint = EventEndpoint(
+        services=services,
+        realtime=services.realtime,
+        allowed_origins=frozenset(
+            {public_url, *(o.rstrip("/") for o in settings.realtime.allowed_origins)}
+        ),
+        max_frame_bytes=settings.realtime.max_frame_bytes,
+        frames_per_second=settings.realtime.frames_per_second,
+        frame_burst=settings.realtime.frame_burst,
+    )
+    asgi = build_asgi_app(
         services,
         web,
         max_body_bytes=settings.server.max_request_body_bytes,
         api_docs=settings.server.api_docs,
-        on_shutdown=[services.context.storage.database.dispose],
+        on_startup=[services.realtime.start],
+        on_shutdown=[services.realtime.stop, services.context.storage.database.dispose],
     )
+    return Application(
+        asgi=asgi, ws_protocol=endpoint.protocol_factory(), services=services, endpoint=endpoint
+    )
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Litestar:
+    """The ASGI application alone (the event socket needs :func:`build_application`)."""
+    return build_application(settings or load_settings(), services=services).asgi

@@ -118,6 +118,76 @@ class AccountSettings(_Section):
     argon2_parallelism: int = Field(4, ge=1, le=16, description="argon2id lanes.")
 
 
+class RealtimeSettings(_Section):
+    """The event stream (WebSocket /api/v1/events) and fan-out between processes."""
+
+    bus: Literal["memory", "redis", "nats"] = Field(
+        "memory",
+        description="How processes share events: 'memory' (one process only), 'redis' "
+        "(Redis or Valkey pub/sub) or 'nats'. `serve --workers N` with N > 1 needs redis or nats.",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis/Valkey URL for bus = 'redis'."
+    )
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server URL for bus = 'nats'.")
+    bus_channel: str = Field(
+        "courtyard.events",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Redis channel / NATS subject; installations sharing a broker need "
+        "different ones.",
+    )
+    retention_days: int = Field(
+        7,
+        ge=1,
+        le=365,
+        description="How long events stay resumable; older positions get resync_required.",
+    )
+    heartbeat_seconds: float = Field(
+        25.0, ge=1, le=300, description="Server ping interval on idle sockets."
+    )
+    idle_timeout_seconds: float = Field(
+        75.0, ge=5, le=3600, description="Close sockets silent (not even a pong) this long."
+    )
+    max_buffer_kib: int = Field(
+        1024,
+        ge=16,
+        le=65536,
+        description="Outbound buffer per socket; a client this far behind is disconnected "
+        "(4008) and resumes.",
+    )
+    max_frame_bytes: int = Field(
+        65536,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest message a client may send (close 1009 above).",
+    )
+    frames_per_second: float = Field(
+        20.0, gt=0, le=10000, description="Sustained client messages per second per socket."
+    )
+    frame_burst: int = Field(
+        60, ge=1, le=100000, description="Burst of client messages allowed above the rate."
+    )
+    max_connections_per_user: int = Field(
+        30, ge=1, le=10000, description="Simultaneous sockets per user."
+    )
+    max_connections_per_ip: int = Field(
+        1000, ge=1, le=1_000_000, description="Simultaneous sockets per client address."
+    )
+    presence_grace_seconds: float = Field(
+        10.0, ge=0, le=600, description="How long after the last socket closes a user stays online."
+    )
+    away_after_seconds: float = Field(
+        300.0, ge=10, le=86400, description="Inactivity after which a connected user shows as away."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra browser origins allowed to open the event socket (the site URL "
+        "always is).",
+    )
+
+
 class LoggingSettings(_Section):
     """Log output."""
 
@@ -149,6 +219,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
@@ -256,10 +327,14 @@ def settings_reference_markdown() -> str:
                 "| key | environment variable | default | meaning |\n|---|---|---|---|"
             )
             for key, sub in annotation.model_fields.items():
-                sections.append(_row(f"{name}.{key}", f"COURTYARD_{name.upper()}__{key.upper()}", sub))
+                sections.append(
+                    _row(f"{name}.{key}", f"COURTYARD_{name.upper()}__{key.upper()}", sub)
+                )
         else:
             top.append(_row(name, f"COURTYARD_{name.upper()}", field))
-    lines.append("\n## Top level\n\n| key | environment variable | default | meaning |\n|---|---|---|---|")
+    lines.append(
+        "\n## Top level\n\n| key | environment variable | default | meaning |\n|---|---|---|---|"
+    )
     lines.extend(top)
     lines.extend(sections)
     return "\n".join(lines) + "\n"

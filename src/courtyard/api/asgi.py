@@ -22,6 +22,7 @@ from courtyard.api.routes.auth import AuthController, SetupController
 from courtyard.api.routes.channels import ChannelsController, ConversationsController
 from courtyard.api.routes.health import healthz, readyz
 from courtyard.api.routes.messages import ChannelMessagesController, MessagesController
+from courtyard.api.routes.stream import initial_state, presence
 from courtyard.api.routes.users import (
     BotsController,
     InvitesController,
@@ -45,6 +46,7 @@ def build_asgi_app(
     max_body_bytes: int,
     api_docs: bool,
     docs_js_url: str | None = None,
+    on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[Any]]] = (),
     extra_route_handlers: Sequence[Any] = (),
 ) -> Litestar:
@@ -80,6 +82,8 @@ def build_asgi_app(
             ConversationsController,
             ChannelMessagesController,
             MessagesController,
+            initial_state,
+            presence,
             *extra_route_handlers,
         ],
         dependencies={
@@ -94,6 +98,7 @@ def build_asgi_app(
         request_max_body_size=max_body_bytes,
         middleware=[EdgeMiddleware],
         openapi_config=openapi,
+        on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         response_cache_config=ResponseCacheConfig(),
         debug=False,

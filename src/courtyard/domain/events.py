@@ -18,14 +18,20 @@ from courtyard.domain.users import User
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """Who receives an event: a channel's members, named users, or every non-guest user.
+    """Who receives an event, and the channel memberships it changes.
 
-    ``user_ids`` are added to the channel's members (e.g. the user just removed from it).
+    Receivers are the channel's members, the named ``user_ids``, and every non-guest user when
+    ``all_members`` is set. ``joined`` users become channel members *before* the event is
+    delivered (so they receive it); ``left`` users stop being members *after* it (so they
+    receive it, and nothing later). The realtime layer applies exactly this, live and on
+    replay, and never widens it.
     """
 
     channel_id: int | None = None
     user_ids: tuple[int, ...] = ()
     all_members: bool = False
+    joined: tuple[int, ...] = ()
+    left: tuple[int, ...] = ()
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from courtyard.realtime.gateway import Realtime
 from courtyard.services.accounts import Accounts
 from courtyard.services.channels import Channels
 from courtyard.services.context import ServiceContext
 from courtyard.services.conversations import Conversations
 from courtyard.services.messages import Messages
+from courtyard.services.presence import Presence
 from courtyard.services.reactions import Reactions
 from courtyard.services.reading import Reading
 from courtyard.services.sessions import Sessions
 from courtyard.services.setup import Setup
+from courtyard.services.state import State
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,19 +31,26 @@ class Services:
     messages: Messages
     reactions: Reactions
     reading: Reading
+    presence: Presence
+    state: State
+    realtime: Realtime
 
     @classmethod
-    def build(cls, ctx: ServiceContext) -> Services:
+    def build(cls, ctx: ServiceContext, realtime: Realtime) -> Services:
         """Wire every service to the shared context."""
         sessions = Sessions(ctx)
+        channels = Channels(ctx)
         return cls(
             context=ctx,
             sessions=sessions,
             setup=Setup(ctx, sessions),
             accounts=Accounts(ctx, sessions),
-            channels=Channels(ctx),
+            channels=channels,
             conversations=Conversations(ctx),
             messages=Messages(ctx),
             reactions=Reactions(ctx),
             reading=Reading(ctx),
+            presence=Presence(ctx, realtime),
+            state=State(ctx, channels),
+            realtime=realtime,
         )

@@ -72,6 +72,7 @@ users = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("deactivated_at", BigInteger, nullable=True),
     Column("credentials_changed_at", BigInteger, nullable=False),
+    Column("send_read_receipts", Boolean, nullable=False, default=True),
 )
 
 sessions = Table(
@@ -235,7 +236,8 @@ reactions = Table(
 )
 
 # The outbox: every durable event, written in the transaction that caused it. ``position`` is
-# the stream position clients resume from.
+# the stream position clients resume from. AUTOINCREMENT on SQLite: positions must never be
+# reused, even after old events are pruned.
 events = Table(
     "events",
     metadata,
@@ -245,6 +247,25 @@ events = Table(
     Column("channel_id", Id, nullable=True),
     Column("user_ids", Text, nullable=True),
     Column("all_members", Boolean, nullable=False, default=False),
+    Column("joined", Text, nullable=True),
+    Column("left", Text, nullable=True),
     Column("payload", LargeBinary, nullable=False),
+    sqlite_autoincrement=True,
 )
 Index("ix_events_created_at", events.c.created_at)
+
+# Who joined or left which channel at which stream position: lets a resuming client's replay
+# apply exactly the membership it had at each event.
+membership_changes = Table(
+    "membership_changes",
+    metadata,
+    Column("position", Id, primary_key=True),
+    Column("user_id", Id, primary_key=True),
+    Column("channel_id", Id, primary_key=True),
+    Column("joined", Boolean, nullable=False),
+)
+Index(
+    "ix_membership_changes_user_position",
+    membership_changes.c.user_id,
+    membership_changes.c.position,
+)

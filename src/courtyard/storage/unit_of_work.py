@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from courtyard.storage.engine import Database
 from courtyard.storage.repositories.channels import ChannelRepository
 from courtyard.storage.repositories.credentials import CredentialRepository
+from courtyard.storage.repositories.events import EventLogRepository, StoredEvent
 from courtyard.storage.repositories.messages import MessageRepository
 from courtyard.storage.repositories.organization import OrganizationRepository
 from courtyard.storage.repositories.outbox import Outbox
@@ -31,6 +32,7 @@ class UnitOfWork:
         self.channels = ChannelRepository(conn)
         self.messages = MessageRepository(conn)
         self.outbox = Outbox(conn, dialect)
+        self.events = EventLogRepository(conn)
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -38,7 +40,7 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
 
-CommitListener = Callable[[int], None]
+CommitListener = Callable[[list[StoredEvent]], None]
 
 
 class Storage:
@@ -53,7 +55,7 @@ class Storage:
         self._commit_listeners: list[CommitListener] = []
 
     def add_commit_listener(self, listener: CommitListener) -> None:
-        """Call ``listener(number_of_events)`` after every commit that wrote events."""
+        """Call ``listener(events)`` after every commit that wrote events (in position order)."""
         self._commit_listeners.append(listener)
 
     @asynccontextmanager

@@ -10,7 +10,8 @@ from sqlalchemy import text
 
 from courtyard.domain.events import Audience, Event
 from courtyard.storage.repositories._base import Repository, dump_ids
-from courtyard.storage.schema import events
+from courtyard.storage.repositories.events import StoredEvent
+from courtyard.storage.schema import events, membership_changes
 from courtyard.storage.timestamps import to_micros
 
 _encoder = msgspec.json.Encoder()
@@ -27,12 +28,17 @@ class PendingEvent:
     audience: Audience
 
 
+def _ids_or_none(ids: tuple[int, ...]) -> str | None:
+    return dump_ids(list(ids)) if ids else None
+
+
 class Outbox(Repository):
     """Collects a transaction's events and writes them just before commit.
 
     On PostgreSQL the writes take a transaction-scoped advisory lock, so stream positions
-    become visible in commit order: a reader that sees position N has seen everything below N.
-    Writing last keeps that lock short. SQLite has a single writer, which gives the same.
+    become visible in commit order: once a reader sees position N, every position below N is
+    either visible or never will be. Writing last keeps that lock short. SQLite's single writer
+    gives the same guarantee.
     """
 
     __slots__ = ("_dialect", "_pending")
@@ -48,32 +54,63 @@ class Outbox(Repository):
 
     @property
     def pending(self) -> list[PendingEvent]:
-        """Events queued so far (for tests and after-commit hooks)."""
+        """Events queued so far."""
         return list(self._pending)
 
-    async def flush(self, *, now: datetime) -> int:
-        """Write the queued events; returns how many were written."""
+    async def flush(self, *, now: datetime) -> list[StoredEvent]:
+        """Write the queued events; returns them with their stream positions."""
         if not self._pending:
-            return 0
+            return []
         if self._dialect == "postgresql":
             await self.conn.execute(text(f"SELECT pg_advisory_xact_lock({_OUTBOX_LOCK_KEY})"))
         stamp = to_micros(now)
-        await self.conn.execute(
-            events.insert(),
+        prepared = [
+            (item, type(item.event).__struct_config__.tag, _encoder.encode(item.event))
+            for item in self._pending
+        ]
+        result = await self.conn.execute(
+            events.insert().returning(events.c.position, sort_by_parameter_order=True),
             [
                 {
                     "created_at": stamp,
-                    "type": type(item.event).__struct_config__.tag,
+                    "type": tag,
                     "channel_id": item.audience.channel_id,
-                    "user_ids": dump_ids(list(item.audience.user_ids))
-                    if item.audience.user_ids
-                    else None,
+                    "user_ids": _ids_or_none(item.audience.user_ids),
                     "all_members": item.audience.all_members,
-                    "payload": _encoder.encode(item.event),
+                    "joined": _ids_or_none(item.audience.joined),
+                    "left": _ids_or_none(item.audience.left),
+                    "payload": payload,
                 }
-                for item in self._pending
+                for item, tag, payload in prepared
             ],
         )
-        written = len(self._pending)
+        positions = [int(row[0]) for row in result]
+        stored = [
+            StoredEvent(
+                position=position,
+                type=str(tag),
+                channel_id=item.audience.channel_id,
+                user_ids=item.audience.user_ids,
+                all_members=item.audience.all_members,
+                joined=item.audience.joined,
+                left=item.audience.left,
+                payload=payload,
+            )
+            for position, (item, tag, payload) in zip(positions, prepared, strict=True)
+        ]
+        changes = [
+            {
+                "position": event.position,
+                "user_id": user_id,
+                "channel_id": event.channel_id,
+                "joined": joined,
+            }
+            for event in stored
+            if event.channel_id is not None
+            for joined, users in ((True, event.joined), (False, event.left))
+            for user_id in users
+        ]
+        if changes:
+            await self.conn.execute(membership_changes.insert(), changes)
         self._pending.clear()
-        return written
+        return stored

@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-27 22:35:20.450305
+Revises: (none)
+Create Date: 2026-11-27 22:51:53.352667
 """
 
 from __future__ import annotations
@@ -33,11 +33,31 @@ def upgrade() -> None:
         ),
         sa.Column("user_ids", sa.Text(), nullable=True),
         sa.Column("all_members", sa.Boolean(), nullable=False),
+        sa.Column("joined", sa.Text(), nullable=True),
+        sa.Column("left", sa.Text(), nullable=True),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("position", name=op.f("pk_events")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_created_at", ["created_at"], unique=False)
+
+    op.create_table(
+        "membership_changes",
+        sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "channel_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("joined", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "position", "user_id", "channel_id", name=op.f("pk_membership_changes")
+        ),
+    )
+    with op.batch_alter_table("membership_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_membership_changes_user_position", ["user_id", "position"], unique=False
+        )
 
     op.create_table(
         "organization",
@@ -87,6 +107,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.Column("deactivated_at", sa.BigInteger(), nullable=True),
         sa.Column("credentials_changed_at", sa.BigInteger(), nullable=False),
+        sa.Column("send_read_receipts", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["bot_owner_id"], ["users.id"], name=op.f("fk_users_bot_owner_id_users")
         ),
@@ -441,6 +462,10 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("setup_tokens")
     op.drop_table("organization")
+    with op.batch_alter_table("membership_changes", schema=None) as batch_op:
+        batch_op.drop_index("ix_membership_changes_user_position")
+
+    op.drop_table("membership_changes")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_created_at")
 

@@ -1,0 +1,1 @@
+"""Bus backends: memory (one process), Redis/Valkey pub/sub, NATS."""

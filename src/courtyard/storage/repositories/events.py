@@ -1,0 +1,99 @@
+"""Reading the event log (the outbox table) for replay, gap repair and pruning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select
+
+from courtyard.storage.repositories._base import Repository, load_ids
+from courtyard.storage.schema import events, membership_changes
+from courtyard.storage.timestamps import to_micros
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A committed durable event with its stream position; ``payload`` is the event's JSON."""
+
+    position: int
+    type: str
+    channel_id: int | None
+    user_ids: tuple[int, ...]
+    all_members: bool
+    joined: tuple[int, ...]
+    left: tuple[int, ...]
+    payload: bytes
+
+
+def stored_event(row: Row[Any]) -> StoredEvent:
+    """Build a StoredEvent from an ``events`` row."""
+    return StoredEvent(
+        position=row.position,
+        type=row.type,
+        channel_id=row.channel_id,
+        user_ids=tuple(load_ids(row.user_ids)),
+        all_members=bool(row.all_members),
+        joined=tuple(load_ids(row.joined)),
+        left=tuple(load_ids(row.left)),
+        payload=bytes(row.payload),
+    )
+
+
+class EventLogRepository(Repository):
+    """Reads of the event log."""
+
+    async def read_after(self, position: int, *, until: int, limit: int) -> list[StoredEvent]:
+        """Events with ``position < p <= until``, ascending, at most ``limit``."""
+        rows = await self.conn.execute(
+            select(events)
+            .where(events.c.position > position, events.c.position <= until)
+            .order_by(events.c.position)
+            .limit(limit)
+        )
+        return [stored_event(row) for row in rows]
+
+    async def bounds(self) -> tuple[int, int]:
+        """(oldest, newest) position kept; (0, 0) when the log is empty."""
+        row = (
+            await self.conn.execute(
+                select(func.min(events.c.position), func.max(events.c.position))
+            )
+        ).one()
+        return (int(row[0] or 0), int(row[1] or 0))
+
+    async def membership_changes_after(
+        self, user_id: int, position: int
+    ) -> list[tuple[int, int, bool]]:
+        """(position, channel_id, joined) for the user's membership changes after ``position``."""
+        rows = await self.conn.execute(
+            select(
+                membership_changes.c.position,
+                membership_changes.c.channel_id,
+                membership_changes.c.joined,
+            )
+            .where(
+                membership_changes.c.user_id == user_id, membership_changes.c.position > position
+            )
+            .order_by(membership_changes.c.position)
+        )
+        return [(row.position, row.channel_id, bool(row.joined)) for row in rows]
+
+    async def prune_before(self, cutoff: datetime) -> int:
+        """Delete events older than ``cutoff``, always keeping the newest; returns how many."""
+        newest = select(func.max(events.c.position)).scalar_subquery()
+        oldest_kept = (
+            await self.conn.execute(
+                select(func.min(events.c.position)).where(
+                    (events.c.created_at >= to_micros(cutoff)) | (events.c.position == newest)
+                )
+            )
+        ).scalar_one_or_none()
+        if oldest_kept is None:
+            return 0
+        result = await self.conn.execute(delete(events).where(events.c.position < oldest_kept))
+        await self.conn.execute(
+            delete(membership_changes).where(membership_changes.c.position < oldest_kept)
+        )
+        return int(result.rowcount or 0)
