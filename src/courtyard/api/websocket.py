@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -105,9 +105,9 @@ class EventSocket(asyncio.Protocol):
     # --- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """uvicorn hands over the socket (the HTTP request follows in data_received)."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
+        # uvloop's transports do not subclass asyncio.Transport but implement it.
+        self.transport = cast("asyncio.Transport", transport)
+        peer = self.transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else ""
         self.server_state.connections.add(self)
         self.endpoint.open_sockets.add(self)
