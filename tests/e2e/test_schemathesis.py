@@ -22,7 +22,9 @@ SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
 
 @pytest.fixture
-async def fuzz_target(databases: DatabaseFactory, workdir: Path) -> Iterator[tuple[ServerProcess, str]]:
+async def fuzz_target(
+    databases: DatabaseFactory, workdir: Path
+) -> Iterator[tuple[ServerProcess, str]]:
     url = await databases.create()
     server = ServerProcess(url, workdir / "fuzz")
     server.start()
@@ -32,18 +34,28 @@ async def fuzz_target(databases: DatabaseFactory, workdir: Path) -> Iterator[tup
         with httpx.Client(base_url=server.url) as client:
             owner = client.post(
                 "/api/v1/setup",
-                json={"setup_token": token, "organization_name": "Fuzz", "username": "owner",
-                      "password": PASSWORD, "session_type": "token"},
+                json={
+                    "setup_token": token,
+                    "organization_name": "Fuzz",
+                    "username": "owner",
+                    "password": PASSWORD,
+                    "session_type": "token",
+                },
             ).json()["token"]
             auth = {"Authorization": f"Bearer {owner}"}
             # A token that survives sign-out attempts, and some data for ids to point at.
             pat = client.post(
-                "/api/v1/auth/tokens", headers=auth,
+                "/api/v1/auth/tokens",
+                headers=auth,
                 json={"name": "fuzz", "scopes": ["read", "write", "admin"]},
             ).json()["secret"]
             channel = client.post("/api/v1/channels", headers=auth, json={"name": "general"}).json()
-            client.post(f"/api/v1/channels/{channel['id']}/messages", headers=auth, json={"text": "hi"})
-            client.post("/api/v1/users", headers=auth, json={"username": "bob", "password": PASSWORD})
+            client.post(
+                f"/api/v1/channels/{channel['id']}/messages", headers=auth, json={"text": "hi"}
+            )
+            client.post(
+                "/api/v1/users", headers=auth, json={"username": "bob", "password": PASSWORD}
+            )
         yield server, pat
     finally:
         server.stop()
@@ -56,15 +68,23 @@ async def test_api_never_errors_and_matches_its_openapi_document(
     server, pat = fuzz_target
     result = subprocess.run(  # noqa: ASYNC221 — the server is another process
         [
-            SCHEMATHESIS, "run", f"{server.url}/api/v1/openapi.json",
-            "-H", f"Authorization: Bearer {pat}",
-            "--checks", "not_a_server_error,response_schema_conformance,"
+            SCHEMATHESIS,
+            "run",
+            f"{server.url}/api/v1/openapi.json",
+            "-H",
+            f"Authorization: Bearer {pat}",
+            "--checks",
+            "not_a_server_error,response_schema_conformance,"
             "status_code_conformance,content_type_conformance",
             # Revoking the fuzzer's own token would turn the rest of the run into 401s.
-            "--exclude-path-regex", r"tokens/\{",
-            "--max-examples", "25",
-            "--workers", "1",
-            "--seed", "20261127",
+            "--exclude-path-regex",
+            r"tokens/\{",
+            "--max-examples",
+            "25",
+            "--workers",
+            "1",
+            "--seed",
+            "20261127",
         ],
         capture_output=True,
         text=True,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import available_timezones
 
+import msgspec
+
 from courtyard.auth.tokens import SecretKind, hash_secret, new_secret
 from courtyard.domain.emoji_names import clean_reaction_emoji
 from courtyard.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -109,7 +111,7 @@ class Accounts:
             )
         async with self._ctx.storage.transaction() as uow:
             record = await register_user(self._ctx, uow, account, role=role)
-        return record.public(include_email=True)
+        return self._shown(record, include_email=True)
 
     async def create_invite(
         self, actor: Actor, role: Role, email: str | None, expires_in_hours: int | None
@@ -200,7 +202,7 @@ class Accounts:
             record = await uow.users.get(user_id)
         if record is None:
             raise NotFound(USER_NOT_FOUND)
-        return record.public(include_email=actor.is_admin or actor.user_id == user_id)
+        return self._shown(record, include_email=actor.is_admin or actor.user_id == user_id)
 
     async def list_users(
         self, actor: Actor, *, after: int, limit: int, query: str | None, include_deactivated: bool
@@ -219,7 +221,9 @@ class Accounts:
             )
         more = len(records) > limit
         records = records[:limit]
-        users = [r.public(include_email=actor.is_admin or r.id == actor.user_id) for r in records]
+        users = [
+            self._shown(r, include_email=actor.is_admin or r.id == actor.user_id) for r in records
+        ]
         return UserPage(users=users, next_after=records[-1].id if more and records else None)
 
     async def update_profile(self, actor: Actor, user_id: int, changes: ProfileChanges) -> User:
@@ -251,7 +255,7 @@ class Accounts:
                 uow.outbox.append(
                     UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
                 )
-        return record.public(include_email=True)
+        return self._shown(record, include_email=True)
 
     async def set_status(
         self, actor: Actor, emoji: str | None, text: str, expires_at: datetime | None
@@ -259,6 +263,12 @@ class Accounts:
         """Set (or, with no emoji and no text, clear) the actor's custom status."""
         status: CustomStatus | None = None
         clean_text = clean_name(text, field="text", max_length=128, allow_empty=True)
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise InvalidInput(
+                "expires_at needs a timezone offset, e.g. 2030-01-01T09:00:00Z",
+                field="expires_at",
+                code="timezone_required",
+            )
         if emoji or clean_text:
             if expires_at is not None and expires_at <= self._ctx.clock():
                 raise InvalidInput("expires_at must be in the future", field="expires_at")
@@ -273,7 +283,7 @@ class Accounts:
             uow.outbox.append(
                 UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
             )
-        return record.public(include_email=True)
+        return self._shown(record, include_email=True)
 
     async def set_role(self, actor: Actor, user_id: int, role: Role) -> User:
         """Change someone's role within what the actor's own role allows."""
@@ -284,14 +294,14 @@ class Accounts:
                 raise InvalidInput("bots keep the member role", code="bot_role_fixed")
             if not may_assign_role(actor.role, record.role, role):
                 raise PermissionDenied(f"you cannot make this user {role}", code="role_not_allowed")
-            if record.role is Role.OWNER and role is not Role.OWNER:
+            if record.role is Role.OWNER and record.is_active and role is not Role.OWNER:
                 await self._keep_an_owner(uow)
             await uow.users.set_role(user_id, role, now=self._ctx.clock())
             record = await self._load(uow, user_id)
             uow.outbox.append(
                 UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
             )
-        return record.public(include_email=True)
+        return self._shown(record, include_email=True)
 
     async def deactivate(self, actor: Actor, user_id: int) -> User:
         """Block sign-in and end every session at once; history stays."""
@@ -304,7 +314,7 @@ class Accounts:
                 and actor.user_id != user_id
             ):
                 raise PermissionDenied("you cannot deactivate this user", code="role_not_allowed")
-            if record.role is Role.OWNER:
+            if record.role is Role.OWNER and record.is_active:
                 await self._keep_an_owner(uow)
             if record.is_active:
                 await uow.users.set_deactivated(user_id, at=now, now=now)
@@ -314,7 +324,7 @@ class Accounts:
                     UserDeactivated(user=record.public(include_email=False)),
                     Audience(all_members=True),
                 )
-        return record.public(include_email=True)
+        return self._shown(record, include_email=True)
 
     async def reactivate(self, actor: Actor, user_id: int) -> User:
         """Allow a deactivated user to sign in again."""
@@ -329,7 +339,7 @@ class Accounts:
                 uow.outbox.append(
                     UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
                 )
-        return record.public(include_email=True)
+        return self._shown(record, include_email=True)
 
     async def reset_password(self, actor: Actor | None, user_id: int, new_password: str) -> None:
         """Set a user's password (administrators, or the CLI with ``actor=None``); sessions end."""
@@ -381,7 +391,7 @@ class Accounts:
             uow.outbox.append(
                 UserCreated(user=record.public(include_email=False)), Audience(all_members=True)
             )
-        return record.public(include_email=True)
+        return self._shown(record, include_email=True)
 
     async def create_bot_token(
         self, actor: Actor, bot_id: int, name: str, scopes: list[str], expires_in_days: int | None
@@ -404,6 +414,14 @@ class Accounts:
             )
 
     # --- helpers --------------------------------------------------------------------------
+    def _shown(self, record: UserRecord, *, include_email: bool) -> User:
+        """The profile as shown now: a custom status stops showing once it has expired."""
+        user = record.public(include_email=include_email)
+        status = user.status
+        if status and status.expires_at and status.expires_at <= self._ctx.clock():
+            return msgspec.structs.replace(user, status=None)
+        return user
+
     async def _load(self, uow: UnitOfWork, user_id: int) -> UserRecord:
         record = await uow.users.get(user_id)
         if record is None:

@@ -58,7 +58,8 @@ class Sessions:
             raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
         async with self._ctx.storage.snapshot() as uow:
             record = await uow.users.by_login(login)
-        stored_hash = record.password_hash if record else None
+        # An empty stored hash means "no password", exactly like NULL (never the decoy's).
+        stored_hash = (record.password_hash or None) if record else None
         if not await self._ctx.passwords.verify(stored_hash, password) or record is None:
             raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
         if not record.is_active:
@@ -185,7 +186,7 @@ class Sessions:
         async with self._ctx.storage.snapshot() as uow:
             record = await uow.users.get(actor.user_id)
         assert record is not None
-        if not await self._ctx.passwords.verify(record.password_hash, current):
+        if not await self._ctx.passwords.verify(record.password_hash or None, current):
             raise PermissionDenied("the current password is wrong", code="wrong_password")
         clean_password(new, min_length=self._ctx.policy.password_min_length)
         new_hash = await self._ctx.passwords.hash(new)

@@ -113,7 +113,7 @@ class StatusBody(Body):
 
     emoji: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     text: Str128 = ""
-    expires_at: datetime | None = None
+    expires_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
 
 class NewUserBody(Body):
