@@ -445,14 +445,6 @@ async def test_deactivated_owner_can_be_demoted_when_an_active_owner_remains(
 async def test_two_owners_demoting_each_other_at_once_leave_one_owner(
     fresh_org: Org, db_backend: str, request: pytest.FixtureRequest
 ) -> None:
-    if db_backend == "postgres":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: last-owner check is a count at READ COMMITTED (write skew); "
-                "see the report",
-            )
-        )
     owner = fresh_org.owner
     other = await fresh_org.person("co-owner")
     assert (await set_role(owner, other.id, "owner")).status_code == 200

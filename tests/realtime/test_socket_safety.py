@@ -29,13 +29,17 @@ async def test_foreign_origin_is_refused_at_the_handshake(org: Org, bob: Person)
 
 
 async def test_own_origin_is_accepted(org: Org, bob: Person) -> None:
-    raw = await RawSocket.open(org.server.ws_url, token=bob.token, origin=org.server.settings.server.public_url())
+    raw = await RawSocket.open(
+        org.server.ws_url, token=bob.token, origin=org.server.settings.server.public_url()
+    )
     assert raw.status == 101
     raw.abort()
 
 
 async def test_cookie_session_needs_an_origin(org: Org, bob: Person) -> None:
-    raw = await RawSocket.open(org.server.ws_url, extra_headers={"Cookie": f"courtyard_session={bob.token}"})
+    raw = await RawSocket.open(
+        org.server.ws_url, extra_headers={"Cookie": f"courtyard_session={bob.token}"}
+    )
     assert raw.status == 403
     raw.abort()
 
@@ -47,7 +51,9 @@ async def test_invalid_token_is_refused_before_upgrade(org: Org) -> None:
 
 
 async def test_unknown_path_and_bad_since_are_refused(org: Org, bob: Person) -> None:
-    other = await RawSocket.open(org.server.ws_url.replace("/api/v1/events", "/api/v1/nope"), token=bob.token)
+    other = await RawSocket.open(
+        org.server.ws_url.replace("/api/v1/events", "/api/v1/nope"), token=bob.token
+    )
     assert other.status == 404
     other.abort()
     bad = await RawSocket.open(org.server.ws_url + "?since=-3", token=bob.token)
@@ -74,7 +80,11 @@ async def test_messages_before_authentication_get_errors_not_events(org: Org) ->
     raw = await RawSocket.open(org.server.ws_url)
     await raw.send(masked_frame(TEXT, b'{"type":"ping"}'))
     opcode, payload = await raw.read_frame()
-    assert json.loads(payload) == {"type": "error", "code": "unauthenticated", "detail": "send an auth message first"}
+    assert json.loads(payload) == {
+        "type": "error",
+        "code": "unauthenticated",
+        "detail": "send an auth message first",
+    }
     raw.abort()
 
 
@@ -134,7 +144,9 @@ async def test_deactivation_closes_the_users_sockets_4003(org: Org, owner: Perso
     again.abort()
 
 
-async def test_typing_reaches_other_members_only(org: Org, alice: Person, bob: Person, carol: Person) -> None:
+async def test_typing_reaches_other_members_only(
+    org: Org, alice: Person, bob: Person, carol: Person
+) -> None:
     channel = await alice.create_channel(member_ids=[bob.id])
     watcher = await EventClient.connect(org.server.ws_url, bob.token)
     typer = await EventClient.connect(org.server.ws_url, alice.token)
@@ -174,3 +186,50 @@ async def test_presence_follows_connections(org: Org, alice: Person, bob: Person
         await asyncio.sleep(0)
     finally:
         await watcher.close()
+
+
+async def test_signing_out_closes_that_sessions_socket_4004(org: Org) -> None:
+    person = await org.person("leaving")
+    second = await org.sign_in(person.username)
+    doomed = await EventClient.connect(org.server.ws_url, person.token)
+    survivor = await EventClient.connect(org.server.ws_url, second.token)
+    try:
+        assert (await person.post("/api/v1/auth/sign-out")).status_code == 204
+        assert await doomed.closed_with() == closecodes.SESSION_ENDED
+        notice = await survivor.next_of("sessions.ended")
+        assert notice["user_id"] == person.id
+        assert len(notice["session_ids"]) == 1
+        assert await survivor.quiet(0.3) == [], "the other session's socket stays open"
+        await second.post(
+            "/api/v1/auth/password",
+            {
+                "current_password": "correct horse battery staple",
+                "new_password": "another long passphrase",
+            },
+        )
+        assert await survivor.quiet(0.3) == [], "the session that changed the password stays"
+    finally:
+        await survivor.close()
+
+
+async def test_password_change_closes_the_other_sessions_sockets(org: Org) -> None:
+    person = await org.person("changer")
+    other = await org.sign_in(person.username)
+    other_socket = await EventClient.connect(org.server.ws_url, other.token)
+    changed = await person.post(
+        "/api/v1/auth/password",
+        {
+            "current_password": "correct horse battery staple",
+            "new_password": "a brand new passphrase",
+        },
+    )
+    assert changed.status_code == 204
+    assert await other_socket.closed_with() == closecodes.SESSION_ENDED
+
+
+async def test_revoking_a_token_closes_its_socket(org: Org, alice: Person) -> None:
+    issued = await alice.post("/api/v1/auth/tokens", {"name": "ci", "scopes": ["read"]})
+    token = issued.json()
+    client = await EventClient.connect(org.server.ws_url, token["secret"])
+    assert (await alice.delete(f"/api/v1/auth/tokens/{token['token']['id']}")).status_code == 204
+    assert await client.closed_with() == closecodes.SESSION_ENDED

@@ -79,11 +79,6 @@ async def test_verify_is_false_when_there_is_no_hash_even_for_the_decoy_password
         assert await hashing.verify(None, password) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: PasswordHashing.verify('') checks the decoy and then tests `is not None`, "
-    "so the public decoy password matches an empty stored hash",
-)
 async def test_verify_is_false_when_the_stored_hash_is_empty() -> None:
     hashing = PasswordHashing(CHEAP)
     for password in (PASSWORD, "", DECOY_PASSWORD):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 
@@ -23,6 +23,7 @@ class PasswordHashing:
 
     def __init__(self, parameters: Argon2Parameters | None = None) -> None:
         params = parameters or Argon2Parameters()
+        self._params = params
         self._hasher = PasswordHasher(
             time_cost=params.time_cost,
             memory_cost=params.memory_cost_kib,
@@ -43,11 +44,22 @@ class PasswordHashing:
             ok = await asyncio.to_thread(self._hasher.verify, target, password)
         except (VerificationError, InvalidHashError):
             return False
-        return bool(ok) and stored_hash is not None
+        return bool(ok) and bool(stored_hash)
 
     def needs_rehash(self, stored_hash: str) -> bool:
-        """Whether the hash was made with other parameters than today's."""
+        """Whether the hash is weaker than today's parameters (never downgrades a stronger one).
+
+        Upgrading only keeps nodes with different settings, e.g. during a rolling upgrade, from
+        rewriting each other's hashes back and forth.
+        """
         try:
-            return self._hasher.check_needs_rehash(stored_hash)
+            used = extract_parameters(stored_hash)
         except InvalidHashError:
             return True
+        wanted = self._params
+        return (
+            used.type.name != "ID"
+            or used.time_cost < wanted.time_cost
+            or used.memory_cost < wanted.memory_cost_kib
+            or used.parallelism < wanted.parallelism
+        )

@@ -160,6 +160,18 @@ class UserDeactivated(Event, frozen=True, tag="user.deactivated"):
     user: User
 
 
+class SessionsEnded(Event, frozen=True, tag="sessions.ended"):
+    """Some of a user's sessions or tokens ended; sockets using them close (code 4004).
+
+    ``session_ids``/``token_ids`` list what ended; both null means every session and token.
+    """
+
+    user_id: int
+    session_ids: list[int] | None = None
+    token_ids: list[int] | None = None
+    reason: str = ""
+
+
 ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     MessageCreated,
     MessageEdited,
@@ -179,6 +191,7 @@ ALL_EVENT_TYPES: tuple[type[Event], ...] = (
     UserCreated,
     UserUpdated,
     UserDeactivated,
+    SessionsEnded,
 )
 
 
@@ -187,3 +200,17 @@ def wire_name(event_type: type[Event]) -> str:
     tag = event_type.__struct_config__.tag
     assert isinstance(tag, str)
     return tag
+
+
+def sessions_ended(
+    user_id: int,
+    *,
+    session_ids: list[int] | None = None,
+    token_ids: list[int] | None = None,
+    reason: str,
+) -> tuple[SessionsEnded, Audience]:
+    """The event and audience that close a user's sockets for ended credentials."""
+    event = SessionsEnded(
+        user_id=user_id, session_ids=session_ids, token_ids=token_ids, reason=reason
+    )
+    return event, Audience(user_ids=(user_id,))

@@ -56,8 +56,8 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
         return self.role.is_guest
 
     def has_scope(self, scope: str) -> bool:
-        """Session actors hold every scope their role allows; tokens only their listed ones."""
-        return scope in self.scopes
+        """Sessions hold every scope; tokens their listed ones, where ``write`` implies ``read``."""
+        return scope in self.scopes or (scope == "read" and "write" in self.scopes)
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,7 +11,13 @@ import msgspec
 from courtyard.auth.tokens import SecretKind, hash_secret, new_secret
 from courtyard.domain.emoji_names import clean_reaction_emoji
 from courtyard.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from courtyard.domain.events import Audience, UserCreated, UserDeactivated, UserUpdated
+from courtyard.domain.events import (
+    Audience,
+    UserCreated,
+    UserDeactivated,
+    UserUpdated,
+    sessions_ended,
+)
 from courtyard.domain.roles import Role, may_assign_role
 from courtyard.domain.text import clean_email, clean_name, clean_password, clean_username
 from courtyard.domain.users import Actor, CustomStatus, Invite, User
@@ -359,6 +365,9 @@ class Accounts:
                 )
             await uow.users.set_password_hash(user_id, new_hash, now=self._ctx.clock())
             await uow.credentials.delete_sessions_of(user_id)
+            # A reset usually follows a compromise: the person's own tokens go too.
+            await uow.credentials.revoke_tokens_of(user_id, now=self._ctx.clock())
+            uow.outbox.append(*sessions_ended(user_id, reason="password reset"))
 
     async def find_user_id(self, login: str) -> int:
         """A user id by username or email (command-line administration)."""
@@ -429,5 +438,5 @@ class Accounts:
         return record
 
     async def _keep_an_owner(self, uow: UnitOfWork) -> None:
-        if await uow.users.count_by_role(Role.OWNER) <= 1:
+        if len(await uow.users.lock_active_owners()) <= 1:
             raise Conflict("the organisation must keep at least one owner", code="last_owner")

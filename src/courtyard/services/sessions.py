@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from courtyard.auth.tokens import SecretKind, display_prefix, hash_secret, kind_of, new_secret
 from courtyard.domain.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from courtyard.domain.events import Audience, UserUpdated
+from courtyard.domain.events import Audience, UserUpdated, sessions_ended
 from courtyard.domain.text import clean_name, clean_password
 from courtyard.domain.users import SCOPES, AccessToken, Actor, Session, User
 from courtyard.services.context import ServiceContext
@@ -159,7 +159,8 @@ class Sessions:
                 "only a session can sign out; revoke tokens instead", code="not_a_session"
             )
         async with self._ctx.storage.transaction() as uow:
-            await uow.credentials.delete_session(actor.session_id, user_id=actor.user_id)
+            if await uow.credentials.delete_session(actor.session_id, user_id=actor.user_id):
+                _announce(uow, actor.user_id, [actor.session_id], None, "signed out")
 
     async def list_sessions(self, actor: Actor) -> list[Session]:
         """The actor's sessions, marking the current one."""
@@ -172,6 +173,7 @@ class Sessions:
         async with self._ctx.storage.transaction() as uow:
             if not await uow.credentials.delete_session(session_id, user_id=actor.user_id):
                 raise NotFound("session not found")
+            _announce(uow, actor.user_id, [session_id], None, "session revoked")
 
     async def sign_out_everywhere(self, actor: Actor) -> int:
         """End every session of the actor except the current one; returns how many ended."""
@@ -179,6 +181,7 @@ class Sessions:
             ended = await uow.credentials.delete_sessions_of(
                 actor.user_id, except_id=actor.session_id
             )
+            _announce(uow, actor.user_id, ended, None, "signed out everywhere")
         return len(ended)
 
     async def change_password(self, actor: Actor, current: str, new: str) -> None:
@@ -192,7 +195,10 @@ class Sessions:
         new_hash = await self._ctx.passwords.hash(new)
         async with self._ctx.storage.transaction() as uow:
             await uow.users.set_password_hash(actor.user_id, new_hash, now=self._ctx.clock())
-            await uow.credentials.delete_sessions_of(actor.user_id, except_id=actor.session_id)
+            ended = await uow.credentials.delete_sessions_of(
+                actor.user_id, except_id=actor.session_id
+            )
+            _announce(uow, actor.user_id, ended, None, "password changed")
 
     async def create_personal_token(
         self, actor: Actor, name: str, scopes: list[str], expires_in_days: int | None
@@ -233,6 +239,24 @@ class Sessions:
             if not (mine or admin_on_bot):
                 raise NotFound("token not found")
             await uow.credentials.revoke_token(token_id, now=self._ctx.clock())
+            _announce(uow, token.user_id, None, [token_id], "token revoked")
+
+
+def _announce(
+    uow: UnitOfWork,
+    user_id: int,
+    session_ids: list[int] | None,
+    token_ids: list[int] | None,
+    reason: str,
+) -> None:
+    """Queue the event that closes sockets opened with the ended credentials."""
+    if session_ids == [] and not token_ids:
+        return
+    uow.outbox.append(
+        *sessions_ended(
+            user_id, session_ids=session_ids or [], token_ids=token_ids or [], reason=reason
+        )
+    )
 
 
 async def issue_token(

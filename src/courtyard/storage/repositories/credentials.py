@@ -279,13 +279,22 @@ class CredentialRepository(Repository):
             .values(revoked_at=to_micros(now))
         )
 
-    async def revoke_tokens_of(self, user_id: int, *, now: datetime) -> None:
-        """Revoke every token of a user."""
+    async def revoke_tokens_of(self, user_id: int, *, now: datetime) -> list[int]:
+        """Revoke every token of a user; returns their ids."""
+        ids = [
+            row.id
+            for row in await self.conn.execute(
+                select(access_tokens.c.id).where(
+                    access_tokens.c.user_id == user_id, access_tokens.c.revoked_at.is_(None)
+                )
+            )
+        ]
         await self.conn.execute(
             update(access_tokens)
             .where(access_tokens.c.user_id == user_id, access_tokens.c.revoked_at.is_(None))
             .values(revoked_at=to_micros(now))
         )
+        return ids
 
     # --- invites --------------------------------------------------------------------------
     async def insert_invite(
@@ -331,10 +340,15 @@ class CredentialRepository(Repository):
         return [_invite(row) for row in rows]
 
     async def use_invite(self, invite_id: int, *, user_id: int, now: datetime) -> bool:
-        """Mark an invite used; False if someone used it first (one use per link)."""
+        """Mark an invite used; False if it was used, revoked or expired meanwhile."""
         result = await self.conn.execute(
             update(invites)
-            .where(invites.c.id == invite_id, invites.c.used_at.is_(None))
+            .where(
+                invites.c.id == invite_id,
+                invites.c.used_at.is_(None),
+                invites.c.revoked_at.is_(None),
+                invites.c.expires_at > to_micros(now),
+            )
             .values(used_at=to_micros(now), used_by=user_id)
         )
         return bool(result.rowcount)

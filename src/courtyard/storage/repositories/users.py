@@ -175,6 +175,20 @@ class UserRepository(Repository):
             ).scalar_one()
         )
 
+    async def lock_active_owners(self) -> list[int]:
+        """Lock the active owners' rows until commit (PostgreSQL; SQLite has one writer).
+
+        Changes that must keep at least one owner take this lock first, so two of them cannot
+        both see "another owner remains" and each remove one.
+        """
+        rows = await self.conn.execute(
+            select(users.c.id)
+            .where(users.c.role == Role.OWNER.value, users.c.deactivated_at.is_(None))
+            .order_by(users.c.id)
+            .with_for_update()
+        )
+        return [row.id for row in rows]
+
     async def list_page(
         self,
         *,
@@ -209,7 +223,7 @@ class UserRepository(Repository):
                 memberships.c.user_id == sharing_channels_with
             )
             shared = select(memberships.c.user_id).where(memberships.c.channel_id.in_(mine))
-            stmt = stmt.where(users.c.id.in_(shared))
+            stmt = stmt.where(or_(users.c.id.in_(shared), users.c.id == sharing_channels_with))
         rows = await self.conn.execute(stmt)
         return [_record(row) for row in rows]
 
