@@ -169,16 +169,17 @@ class Channels:
         if query is not None and ("\x00" in query or len(query) > 80):
             raise InvalidInput("q must be at most 80 characters without NUL", field="q")
         limit = max(1, min(limit, self._ctx.policy.max_page_size))
+        kinds = [ChannelKind.PUBLIC]
+        if include_private and actor.is_admin:
+            kinds.append(ChannelKind.PRIVATE)
         async with self._ctx.storage.snapshot() as uow:
-            if include_private and actor.is_admin:
-                found = await uow.channels.browse_all(after_id=after, limit=limit + 1)
-            else:
-                found = await uow.channels.browse_public(
-                    after_id=after,
-                    limit=limit + 1,
-                    query=query or None,
-                    include_archived=include_archived,
-                )
+            found = await uow.channels.browse(
+                kinds=kinds,
+                after_id=after,
+                limit=limit + 1,
+                query=query or None,
+                include_archived=include_archived,
+            )
         more = len(found) > limit
         found = found[:limit]
         return ChannelPage(channels=found, next_after=found[-1].id if more and found else None)

@@ -57,7 +57,9 @@ class Conversations:
         self, uow: UnitOfWork, actor: Actor, participants: set[int]
     ) -> None:
         found = await uow.users.get_many(participants)
-        for user_id in participants:
+        for user_id in sorted(participants):
+            # Visibility first: a guest must not learn whether a hidden id exists or is active.
+            await access_user(uow, actor, user_id)
             record = found.get(user_id)
             if record is None or not record.is_active:
                 raise InvalidInput(
@@ -65,7 +67,6 @@ class Conversations:
                     field="user_ids",
                     code="unknown_user",
                 )
-            await access_user(uow, actor, user_id)
 
     async def _create(self, actor: Actor, participants: set[int], key: str) -> Channel:
         kind = ChannelKind.DIRECT if len(participants) <= 2 else ChannelKind.GROUP

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from courtyard.domain.channels import Channel, ChannelKind, Member, Membership
 from courtyard.storage.repositories._base import Repository, translating_unique
@@ -125,13 +127,22 @@ class ChannelRepository(Repository):
             .values(archived_at=None if at is None else to_micros(at))
         )
 
-    async def browse_public(
-        self, *, after_id: int, limit: int, query: str | None, include_archived: bool
+    async def browse(
+        self,
+        *,
+        kinds: Iterable[ChannelKind],
+        after_id: int,
+        limit: int,
+        query: str | None,
+        include_archived: bool,
     ) -> list[Channel]:
-        """Public channels by id, for the channel browser."""
+        """Channels of these kinds by id, for the channel browser, optionally filtered by name."""
         stmt = (
             select(channels)
-            .where(channels.c.kind == ChannelKind.PUBLIC.value, channels.c.id > after_id)
+            .where(
+                channels.c.kind.in_([kind.value for kind in kinds]),
+                channels.c.id > after_id,
+            )
             .order_by(channels.c.id)
             .limit(limit)
         )
@@ -140,19 +151,6 @@ class ChannelRepository(Repository):
         if query:
             escaped = query.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             stmt = stmt.where(channels.c.name_key.like(f"%{escaped}%", escape="\\"))
-        return [_channel(row) for row in await self.conn.execute(stmt)]
-
-    async def browse_all(self, *, after_id: int, limit: int) -> list[Channel]:
-        """Every public and private channel (administrators' view)."""
-        stmt = (
-            select(channels)
-            .where(
-                channels.c.kind.in_([ChannelKind.PUBLIC.value, ChannelKind.PRIVATE.value]),
-                channels.c.id > after_id,
-            )
-            .order_by(channels.c.id)
-            .limit(limit)
-        )
         return [_channel(row) for row in await self.conn.execute(stmt)]
 
     # --- memberships ----------------------------------------------------------------------
@@ -171,19 +169,28 @@ class ChannelRepository(Repository):
         self, channel_id: int, user_id: int, *, now: datetime, last_read_seq: int
     ) -> Membership | None:
         """Add a member; None if they already were one."""
-        existing = await self.membership(channel_id, user_id)
-        if existing is not None:
-            return None
-        await self.conn.execute(
-            memberships.insert().values(
-                channel_id=channel_id,
-                user_id=user_id,
-                joined_at=to_micros(now),
-                last_read_seq=last_read_seq,
-                muted=False,
-                starred=False,
+        # ON CONFLICT rather than look-then-insert: two concurrent joins by one person must
+        # make one membership, not a unique violation (PostgreSQL runs them in parallel).
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        inserted = (
+            await self.conn.execute(
+                insert(memberships)
+                .values(
+                    channel_id=channel_id,
+                    user_id=user_id,
+                    joined_at=to_micros(now),
+                    last_read_seq=last_read_seq,
+                    muted=False,
+                    starred=False,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=[memberships.c.channel_id, memberships.c.user_id]
+                )
+                .returning(memberships.c.user_id)
             )
-        )
+        ).first()
+        if inserted is None:
+            return None
         await self.conn.execute(
             update(channels)
             .where(channels.c.id == channel_id)
@@ -294,7 +301,11 @@ class ChannelRepository(Repository):
         return {row[0]: int(row[1]) for row in rows}
 
     async def mention_counts(self, user_id: int) -> dict[int, int]:
-        """Per channel: unread messages that mention the user by name or the whole channel."""
+        """Per channel: unread messages by others that mention the user or the whole channel.
+
+        Deleted messages and the user's own messages (a self-mention in a thread reply, which
+        does not move the read marker) never count.
+        """
         direct = (
             select(mentions.c.channel_id.label("channel_id"), mentions.c.message_id.label("mid"))
             .select_from(
@@ -304,9 +315,14 @@ class ChannelRepository(Repository):
                         memberships.c.channel_id == mentions.c.channel_id,
                         memberships.c.user_id == mentions.c.user_id,
                     ),
-                )
+                ).join(messages, messages.c.id == mentions.c.message_id)
             )
-            .where(mentions.c.user_id == user_id, mentions.c.seq > memberships.c.last_read_seq)
+            .where(
+                mentions.c.user_id == user_id,
+                mentions.c.seq > memberships.c.last_read_seq,
+                messages.c.sender_id != user_id,
+                messages.c.deleted_at.is_(None),
+            )
         )
         wide = (
             select(messages.c.channel_id.label("channel_id"), messages.c.id.label("mid"))
@@ -323,6 +339,7 @@ class ChannelRepository(Repository):
                 memberships.c.user_id == user_id,
                 or_(messages.c.mentions_channel.is_(True), messages.c.mentions_here.is_(True)),
                 messages.c.sender_id != user_id,
+                messages.c.deleted_at.is_(None),
             )
         )
         union = direct.union(wide).subquery()
