@@ -118,7 +118,10 @@ async def test_mention_count_ignores_people_who_are_not_members(alice: Person, b
     channel = await alice.create_channel()
     await alice.send(channel["id"], f"@{bob.username} you are not here yet")
     assert (await bob.post(f"{CHANNELS}/{channel['id']}/join")).status_code == 200
-    assert await counts(bob, channel["id"]) == (1, 0)
+    assert await counts(bob, channel["id"]) == (0, 0), "newcomers start caught up"
+    marked = await bob.post(f"{CHANNELS}/{channel['id']}/read", {"seq": 0})
+    assert marked.status_code == 200
+    assert await counts(bob, channel["id"]) == (1, 0), "unread again, but never a mention"
 
 
 async def test_mention_count_follows_the_marker_when_marking_read_and_unread(

@@ -35,7 +35,11 @@ class EventClient:
         if token is not None:
             extra["Authorization"] = f"Bearer {token}"
         ws = await websockets.connect(
-            url, additional_headers=extra, origin=origin, max_size=2**24, open_timeout=10  # type: ignore[arg-type]
+            url,
+            additional_headers=extra,
+            origin=origin,
+            max_size=2**24,
+            open_timeout=10,  # type: ignore[arg-type]
         )
         client = cls(ws)
         if wait_caught_up:
@@ -58,7 +62,9 @@ class EventClient:
             if frame.get("type") == kind:
                 return frame
 
-    async def until(self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def until(
+        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
         """Collect frames until ``done(frames)`` holds."""
         frames: list[dict[str, Any]] = []
         deadline = asyncio.get_running_loop().time() + timeout
@@ -69,7 +75,9 @@ class EventClient:
             frames.append(await self.next(left))
         return frames
 
-    async def quiet(self, seconds: float = 0.5, *, ignore: tuple[str, ...] = ("presence",)) -> list[dict[str, Any]]:
+    async def quiet(
+        self, seconds: float = 0.5, *, ignore: tuple[str, ...] = ("presence",)
+    ) -> list[dict[str, Any]]:
         """Frames received within ``seconds`` (expected: none of interest)."""
         frames: list[dict[str, Any]] = []
         deadline = asyncio.get_running_loop().time() + seconds

@@ -13,7 +13,9 @@ def _messages(frames: list[dict[str, Any]], kind: str = "message.created") -> li
     return [f["message"] for f in frames if f.get("type") == kind]
 
 
-async def test_events_within_a_channel_arrive_in_sequence_order(org: Org, alice: Person, bob: Person) -> None:
+async def test_events_within_a_channel_arrive_in_sequence_order(
+    org: Org, alice: Person, bob: Person
+) -> None:
     channel = await alice.create_channel(member_ids=[bob.id])
     client = await EventClient.connect(org.server.ws_url, bob.token)
     try:
@@ -47,7 +49,9 @@ async def test_resume_delivers_exactly_what_was_missed_with_no_gap_at_the_seam(
             await asyncio.sleep(0.005)
 
     sender = asyncio.create_task(keep_sending())
-    second = await EventClient.connect(org.server.ws_url, bob.token, since=last_position, wait_caught_up=False)
+    second = await EventClient.connect(
+        org.server.ws_url, bob.token, since=last_position, wait_caught_up=False
+    )
     try:
         await sender
         frames = await second.until(lambda fs: len(_messages(fs)) >= 25, timeout=15)
@@ -63,8 +67,12 @@ async def test_resume_delivers_exactly_what_was_missed_with_no_gap_at_the_seam(
         await second.close()
 
 
-async def test_resume_from_a_position_outside_the_log_asks_for_resync(org: Org, bob: Person) -> None:
-    client = await EventClient.connect(org.server.ws_url, bob.token, since=10**15, wait_caught_up=False)
+async def test_resume_from_a_position_outside_the_log_asks_for_resync(
+    org: Org, bob: Person
+) -> None:
+    client = await EventClient.connect(
+        org.server.ws_url, bob.token, since=10**15, wait_caught_up=False
+    )
     try:
         frames = await client.until(lambda fs: any(f["type"] == "caught_up" for f in fs))
         assert [f["type"] for f in frames][:2] == ["hello", "resync_required"]
@@ -94,7 +102,9 @@ async def test_non_members_receive_nothing_and_removed_members_stop_at_removal(
         await outsider.close()
 
 
-async def test_joining_after_connecting_starts_delivery_at_once(org: Org, alice: Person, bob: Person) -> None:
+async def test_joining_after_connecting_starts_delivery_at_once(
+    org: Org, alice: Person, bob: Person
+) -> None:
     client = await EventClient.connect(org.server.ws_url, bob.token)
     try:
         channel = await alice.create_channel(private=True, member_ids=[bob.id])
@@ -119,7 +129,13 @@ class _Model:
 
     def apply(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
-        if kind in ("message.created", "message.edited", "message.deleted", "message.pinned", "message.unpinned"):
+        if kind in (
+            "message.created",
+            "message.edited",
+            "message.deleted",
+            "message.pinned",
+            "message.unpinned",
+        ):
             self.messages[frame["message"]["id"]] = frame["message"]
         elif kind == "thread.updated":
             self.messages[frame["root"]["id"]] = frame["root"]
@@ -130,12 +146,16 @@ class _Model:
             self.channel = frame["channel"]
 
 
-async def test_initial_state_plus_events_equals_a_fresh_fetch(org: Org, alice: Person, bob: Person) -> None:
+async def test_initial_state_plus_events_equals_a_fresh_fetch(
+    org: Org, alice: Person, bob: Person
+) -> None:
     channel = await alice.create_channel(member_ids=[bob.id])
     cid = channel["id"]
     early = await alice.send(cid, "early")
     state = (await bob.get("/api/v1/state")).json()
-    history = (await bob.get(f"/api/v1/channels/{cid}/messages", params={"limit": 200})).json()["messages"]
+    history = (await bob.get(f"/api/v1/channels/{cid}/messages", params={"limit": 200})).json()[
+        "messages"
+    ]
     model = _Model(history, (await bob.get(f"/api/v1/channels/{cid}")).json()["channel"])
     client = await EventClient.connect(org.server.ws_url, bob.token, since=state["position"])
     try:
@@ -150,7 +170,9 @@ async def test_initial_state_plus_events_equals_a_fresh_fetch(org: Org, alice: P
         frames = await client.until(lambda fs: any(f["type"] == "channel.updated" for f in fs))
         for frame in frames:
             model.apply(frame)
-        fresh = (await bob.get(f"/api/v1/channels/{cid}/messages", params={"limit": 200})).json()["messages"]
+        fresh = (await bob.get(f"/api/v1/channels/{cid}/messages", params={"limit": 200})).json()[
+            "messages"
+        ]
         top_level = {k: v for k, v in model.messages.items() if v["thread_root_id"] is None}
         assert top_level == {m["id"]: m for m in fresh}
         assert model.channel == (await bob.get(f"/api/v1/channels/{cid}")).json()["channel"]

@@ -56,16 +56,14 @@ class MemberPage:
     next_after: int | None
 
 
-def channel_audience(channel: Channel, *extra_users: int) -> Audience:
-    """Channel events go to its members (plus anyone named, e.g. someone just removed)."""
-    return Audience(channel_id=channel.id, user_ids=tuple(extra_users))
+def creation_audience(channel: Channel, joined: tuple[int, ...] = ()) -> Audience:
+    """A public channel's news goes to everyone; anything else only to its members.
 
-
-def creation_audience(channel: Channel) -> Audience:
-    """A new public channel is news to everyone; anything else only to its members."""
+    ``joined`` are the members a creation adds: they become members before delivery.
+    """
     if channel.kind is ChannelKind.PUBLIC:
-        return Audience(channel_id=channel.id, all_members=True)
-    return Audience(channel_id=channel.id)
+        return Audience(channel_id=channel.id, all_members=True, joined=joined)
+    return Audience(channel_id=channel.id, joined=joined)
 
 
 class Channels:
@@ -111,17 +109,24 @@ class Channels:
             for user_id in others:
                 await uow.channels.add_member(channel.id, user_id, now=now, last_read_seq=0)
             channel = await self._reload(uow, channel.id)
-            uow.outbox.append(ChannelCreated(channel=channel), creation_audience(channel))
+            uow.outbox.append(
+                ChannelCreated(channel=channel),
+                creation_audience(channel, joined=(actor.user_id, *others)),
+            )
         return channel
 
     async def get_channel(self, actor: Actor, channel_id: int) -> ChannelSummary:
         """A channel the actor may see, with their unread state if they are a member."""
         async with self._ctx.storage.snapshot() as uow:
-            access = await access_channel(uow, actor, channel_id)
+            access = await access_channel_for_admin(uow, actor, channel_id)
             unread = mentions = 0
             if access.is_member:
-                unread = (await uow.channels.unread_counts(actor.user_id)).get(channel_id, 0)
-                mentions = (await uow.channels.mention_counts(actor.user_id)).get(channel_id, 0)
+                unread = (await uow.channels.unread_counts(actor.user_id, channel_id)).get(
+                    channel_id, 0
+                )
+                mentions = (await uow.channels.mention_counts(actor.user_id, channel_id)).get(
+                    channel_id, 0
+                )
         return ChannelSummary(
             channel=access.channel,
             membership=access.membership,
@@ -360,27 +365,30 @@ class Channels:
     async def _add(
         self, uow: UnitOfWork, channel: Channel, user_id: int, *, added_by: int | None
     ) -> Channel:
+        # Newcomers start caught up: earlier history is readable but not "unread".
         membership = await uow.channels.add_member(
-            channel.id, user_id, now=self._ctx.clock(), last_read_seq=0
+            channel.id, user_id, now=self._ctx.clock(), last_read_seq=channel.last_seq
         )
         if membership is None:
             return channel
         channel = await self._reload(uow, channel.id)
-        member = Member(user_id=user_id, joined_at=membership.joined_at, last_read_seq=0)
+        member = Member(
+            user_id=user_id, joined_at=membership.joined_at, last_read_seq=membership.last_read_seq
+        )
         uow.outbox.append(
             MemberJoined(channel=channel, member=member, added_by=added_by),
-            channel_audience(channel, user_id),
+            Audience(channel_id=channel.id, joined=(user_id,)),
         )
         return channel
 
     async def _remove(
         self, uow: UnitOfWork, channel: Channel, user_id: int, *, removed_by: int | None
     ) -> None:
-        await uow.channels.remove_member(channel.id, user_id)
-        uow.outbox.append(
-            MemberLeft(channel_id=channel.id, user_id=user_id, removed_by=removed_by),
-            channel_audience(channel, user_id),
-        )
+        if await uow.channels.remove_member(channel.id, user_id):
+            uow.outbox.append(
+                MemberLeft(channel_id=channel.id, user_id=user_id, removed_by=removed_by),
+                Audience(channel_id=channel.id, left=(user_id,)),
+            )
 
     async def _reload(self, uow: UnitOfWork, channel_id: int) -> Channel:
         channel = await uow.channels.get(channel_id)

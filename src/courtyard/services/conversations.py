@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from courtyard.domain.channels import Channel, ChannelKind
 from courtyard.domain.errors import InvalidInput
 from courtyard.domain.events import Audience, ChannelCreated
@@ -13,8 +15,9 @@ from courtyard.storage.unit_of_work import UnitOfWork
 
 
 def conversation_key(user_ids: set[int]) -> str:
-    """The identity of a conversation: its sorted participant ids."""
-    return ",".join(str(user_id) for user_id in sorted(user_ids))
+    """The identity of a conversation: a digest of its sorted participant ids (fixed length)."""
+    joined = ",".join(str(user_id) for user_id in sorted(user_ids))
+    return hashlib.sha256(joined.encode()).hexdigest()
 
 
 class Conversations:
@@ -79,5 +82,8 @@ class Conversations:
                 await uow.channels.add_member(channel.id, user_id, now=now, last_read_seq=0)
             created = await uow.channels.get(channel.id)
             assert created is not None
-            uow.outbox.append(ChannelCreated(channel=created), Audience(channel_id=created.id))
+            uow.outbox.append(
+                ChannelCreated(channel=created),
+                Audience(channel_id=created.id, joined=tuple(sorted(participants))),
+            )
         return created

@@ -277,9 +277,12 @@ class ChannelRepository(Repository):
             result[row.channel_id].append(row.user_id)
         return result
 
-    async def unread_counts(self, user_id: int) -> dict[int, int]:
-        """Per channel: top-level messages by others, not deleted, after the read marker."""
-        rows = await self.conn.execute(
+    async def unread_counts(self, user_id: int, channel_id: int | None = None) -> dict[int, int]:
+        """Per channel: top-level messages by others, not deleted, after the read marker.
+
+        With ``channel_id``, only that channel is counted.
+        """
+        stmt = (
             select(messages.c.channel_id, func.count())
             .select_from(
                 memberships.join(
@@ -298,13 +301,16 @@ class ChannelRepository(Repository):
             )
             .group_by(messages.c.channel_id)
         )
+        if channel_id is not None:
+            stmt = stmt.where(memberships.c.channel_id == channel_id)
+        rows = await self.conn.execute(stmt)
         return {row[0]: int(row[1]) for row in rows}
 
-    async def mention_counts(self, user_id: int) -> dict[int, int]:
+    async def mention_counts(self, user_id: int, channel_id: int | None = None) -> dict[int, int]:
         """Per channel: unread messages by others that mention the user or the whole channel.
 
         Deleted messages and the user's own messages (a self-mention in a thread reply, which
-        does not move the read marker) never count.
+        does not move the read marker) never count. With ``channel_id``, only that channel.
         """
         direct = (
             select(mentions.c.channel_id.label("channel_id"), mentions.c.message_id.label("mid"))
@@ -342,6 +348,9 @@ class ChannelRepository(Repository):
                 messages.c.deleted_at.is_(None),
             )
         )
+        if channel_id is not None:
+            direct = direct.where(memberships.c.channel_id == channel_id)
+            wide = wide.where(memberships.c.channel_id == channel_id)
         union = direct.union(wide).subquery()
         rows = await self.conn.execute(
             select(union.c.channel_id, func.count()).group_by(union.c.channel_id)
