@@ -38,6 +38,8 @@ def policy_from(settings: Settings) -> Policy:
         keep_deleted_content=settings.messaging.keep_deleted_content,
         max_page_size=settings.messaging.max_page_size,
         max_reaction_kinds=settings.messaging.max_reaction_kinds,
+        read_receipts=settings.messaging.read_receipts,
+        read_receipts_max_members=settings.messaging.read_receipts_max_members,
     )
 
 

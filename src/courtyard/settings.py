@@ -88,6 +88,14 @@ class MessagingSettings(_Section):
     max_reaction_kinds: int = Field(
         50, ge=1, le=500, description="Most distinct emoji on one message."
     )
+    read_receipts: Literal["optional", "always", "off"] = Field(
+        "optional",
+        description="Who-read-it lists: 'optional' (each user may stop sending them), 'always' "
+        "(users cannot opt out) or 'off'.",
+    )
+    read_receipts_max_members: int = Field(
+        100, ge=2, le=10_000, description="Read receipts are kept for channels up to this size."
+    )
     max_page_size: int = Field(
         200, ge=10, le=1000, description="Largest page any list endpoint returns."
     )

@@ -22,7 +22,7 @@ from courtyard.api.routes.auth import AuthController, SetupController
 from courtyard.api.routes.channels import ChannelsController, ConversationsController
 from courtyard.api.routes.health import healthz, readyz
 from courtyard.api.routes.messages import ChannelMessagesController, MessagesController
-from courtyard.api.routes.stream import initial_state, presence
+from courtyard.api.routes.stream import initial_state, presence, receipts
 from courtyard.api.routes.users import (
     BotsController,
     InvitesController,
@@ -84,6 +84,7 @@ def build_asgi_app(
             MessagesController,
             initial_state,
             presence,
+            receipts,
             *extra_route_handlers,
         ],
         dependencies={

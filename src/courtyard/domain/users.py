@@ -32,6 +32,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     deactivated: bool = False
     bot_owner_id: int | None = None
+    send_read_receipts: bool | None = None
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):

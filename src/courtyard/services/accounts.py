@@ -48,6 +48,7 @@ class ProfileChanges:
     display_name: str | None = None
     title: str | None = None
     timezone: str | None = None
+    send_read_receipts: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +237,19 @@ class Accounts:
         """Change display name, title or timezone (yourself, or anyone as an administrator)."""
         if actor.user_id != user_id:
             require_admin(actor)
-        values: dict[str, str] = {}
+        values: dict[str, str | bool] = {}
+        if changes.send_read_receipts is not None:
+            if actor.user_id != user_id:
+                raise PermissionDenied(
+                    "only you choose whether you send read receipts", code="own_preference"
+                )
+            if self._ctx.policy.read_receipts == "always" and not changes.send_read_receipts:
+                raise InvalidInput(
+                    "your organisation requires read receipts",
+                    field="send_read_receipts",
+                    code="policy_requires_receipts",
+                )
+            values["send_read_receipts"] = changes.send_read_receipts
         if changes.display_name is not None:
             values["display_name"] = clean_name(
                 changes.display_name, field="display_name", max_length=64

@@ -33,6 +33,8 @@ class Policy:
     max_page_size: int = 200
     max_reaction_kinds: int = 50
     session_touch_interval: timedelta = timedelta(seconds=60)
+    read_receipts: str = "optional"
+    read_receipts_max_members: int = 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import msgspec
 from litestar import get
 from litestar.params import QueryParameter
 
-from courtyard.api.deps import MAX_ID, AppServices, CurrentActor
+from courtyard.api.deps import MAX_ID, AppServices, CurrentActor, Id
 from courtyard.domain.channels import ChannelSummary
 from courtyard.domain.users import User
 
@@ -38,6 +38,27 @@ class PresenceResponse(msgspec.Struct, kw_only=True):
     """Presence of the requested users you may see."""
 
     presence: list[PresenceEntry]
+
+
+class ReceiptsResponse(msgspec.Struct, kw_only=True):
+    """Who has read a message ("seen by"), where the channel keeps receipts."""
+
+    message_id: int
+    available: bool
+    read_by: list[int]
+
+
+@get(
+    "/api/v1/messages/{message_id:int}/receipts",
+    tags=["messages"],
+    summary="Who has read a message",
+)
+async def receipts(message_id: Id, actor: CurrentActor, services: AppServices) -> ReceiptsResponse:
+    """Members (other than the author) whose read marker reached the message."""
+    result = await services.reading.receipts(actor, message_id)
+    return ReceiptsResponse(
+        message_id=result.message_id, available=result.available, read_by=result.read_by
+    )
 
 
 @get("/api/v1/state", tags=["events"], summary="Initial state for a client")

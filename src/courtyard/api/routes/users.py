@@ -51,7 +51,9 @@ class MeController(Controller):
     ) -> User:
         """Display name, title, timezone."""
         return await services.accounts.update_profile(
-            actor, actor.user_id, ProfileChanges(data.display_name, data.title, data.timezone)
+            actor,
+            actor.user_id,
+            ProfileChanges(data.display_name, data.title, data.timezone, data.send_read_receipts),
         )
 
     @put("/status", summary="Set or clear your custom status")
@@ -110,7 +112,9 @@ class UsersController(Controller):
     ) -> User:
         """Display name, title, timezone."""
         return await services.accounts.update_profile(
-            admin_actor, user_id, ProfileChanges(data.display_name, data.title, data.timezone)
+            admin_actor,
+            user_id,
+            ProfileChanges(data.display_name, data.title, data.timezone, data.send_read_receipts),
         )
 
     @put("/{user_id:int}/role", summary="Change a user's role (administrators)")

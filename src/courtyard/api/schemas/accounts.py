@@ -106,6 +106,7 @@ class ProfileBody(Body):
     display_name: Str64 | None = None
     title: Str128 | None = None
     timezone: Str64 | None = None
+    send_read_receipts: bool | None = None
 
 
 class StatusBody(Body):

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from courtyard.domain.channels import Channel, ChannelKind, Member, Membership
 from courtyard.storage.repositories._base import Repository, translating_unique
-from courtyard.storage.schema import channels, memberships, mentions, messages
+from courtyard.storage.schema import channels, memberships, mentions, messages, users
 from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micros
 
 
@@ -356,6 +356,24 @@ class ChannelRepository(Repository):
             select(union.c.channel_id, func.count()).group_by(union.c.channel_id)
         )
         return {row[0]: int(row[1]) for row in rows}
+
+    async def readers(
+        self, channel_id: int, seq: int, *, exclude_user: int, only_opted_in: bool
+    ) -> list[int]:
+        """Members whose read marker is at or past ``seq`` (for "seen by" lists)."""
+        stmt = (
+            select(memberships.c.user_id)
+            .select_from(memberships.join(users, users.c.id == memberships.c.user_id))
+            .where(
+                memberships.c.channel_id == channel_id,
+                memberships.c.last_read_seq >= seq,
+                memberships.c.user_id != exclude_user,
+            )
+            .order_by(memberships.c.user_id)
+        )
+        if only_opted_in:
+            stmt = stmt.where(users.c.send_read_receipts.is_(True))
+        return [row.user_id for row in await self.conn.execute(stmt)]
 
     async def shares_channel(self, user_a: int, user_b: int) -> bool:
         """Whether two users are members of at least one common channel."""

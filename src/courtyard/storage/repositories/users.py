@@ -34,6 +34,7 @@ class UserRecord:
     created_at: datetime
     deactivated_at: datetime | None
     credentials_changed_at: datetime
+    send_read_receipts: bool = True
 
     @property
     def is_active(self) -> bool:
@@ -55,6 +56,7 @@ class UserRecord:
             created_at=self.created_at,
             deactivated=self.deactivated_at is not None,
             bot_owner_id=self.bot_owner_id,
+            send_read_receipts=self.send_read_receipts if include_email else None,
         )
 
 
@@ -81,6 +83,7 @@ def _record(row: Row[Any]) -> UserRecord:
         created_at=maybe_from_micros(row.created_at),  # type: ignore[arg-type]
         deactivated_at=maybe_from_micros(row.deactivated_at),
         credentials_changed_at=maybe_from_micros(row.credentials_changed_at),  # type: ignore[arg-type]
+        send_read_receipts=bool(row.send_read_receipts),
     )
 
 
