@@ -108,11 +108,16 @@ def handle_validation_error(
     if isinstance(exc.extra, list):
         for item in exc.extra:
             if isinstance(item, dict):
+                field = str(item.get("key", ""))
+                message = str(item.get("message", ""))
+                if field == "data" and message == "'data'":
+                    # Litestar reports a missing body as the KeyError of its parameter name.
+                    message = "a JSON request body is required"
                 errors.append(
                     {
-                        "field": str(item.get("key", "")),
+                        "field": field,
                         "source": str(getattr(item.get("source"), "value", item.get("source", ""))),
-                        "message": str(item.get("message", "")),
+                        "message": message,
                     }
                 )
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)

@@ -1,8 +1,13 @@
 """Strict JSON request bodies.
 
 Stricter than the JSON grammar where lenient parsing has hurt chat servers: invalid UTF-8,
-lone surrogates, NUL characters, duplicate keys, absurd nesting and giant numbers are all
-refused with a 400 before any handler runs.
+lone surrogates, NUL characters, duplicate keys, absurd nesting, giant numbers and the
+non-JSON constants ``NaN``/``Infinity`` are all refused with a 400 before any handler runs.
+
+Litestar converts the parsed body into the handler's ``data`` type in lax mode (because path
+and query values arrive as text), which would quietly accept ``"5"`` for an integer or ``1``
+for a boolean. Bodies are therefore also checked against that type in strict mode here, so
+type confusion is a 422.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.datastructures import State
+from litestar.exceptions import ValidationException
 from litestar.types import Empty
 
 from courtyard.domain.errors import MalformedRequest, UnsupportedMediaType
@@ -26,6 +33,10 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise MalformedRequest(f"duplicate key {key!r} in JSON object", code="duplicate_key")
         result[key] = value
     return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MalformedRequest(f"{name} is not valid JSON", code="invalid_json")
 
 
 def _check_string(value: str) -> None:
@@ -64,7 +75,9 @@ def parse_strict_json(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise MalformedRequest("the body is not valid UTF-8", code="invalid_utf8") from None
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        value = json.loads(
+            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant
+        )
     except RecursionError:
         raise MalformedRequest("JSON nested too deeply", code="json_too_deep") from None
     except json.JSONDecodeError as exc:
@@ -76,6 +89,28 @@ def parse_strict_json(body: bytes) -> Any:
         raise MalformedRequest("invalid JSON number", code="invalid_json") from None
     _check_values(value)
     return value
+
+
+def check_body_type(value: Any, target: Any) -> None:
+    """Refuse a parsed body that only fits ``target`` after lax coercion (e.g. "5" for 5)."""
+    try:
+        msgspec.convert(value, target, strict=True, str_keys=True)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `")
+        key = where.rstrip("`").removeprefix("$").removeprefix(".") or "data"
+        raise ValidationException(
+            detail=f"{key}: {message}",
+            extra=[{"key": key, "message": message, "source": "body"}],
+        ) from None
+
+
+def _body_type(request: Request[Any, Any, State]) -> Any:
+    """The type the route handler declares for ``data``, if it has one."""
+    handler = request.scope.get("route_handler")
+    if handler is None:
+        return None
+    field = handler.parsed_fn_signature.parameters.get("data")
+    return None if field is None else field.annotation
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -105,6 +140,16 @@ class StrictJSONRequest(Request[Any, Any, State]):
                     raise UnsupportedMediaType(
                         "send the body as application/json", code="json_required"
                     )
-                self._json = parse_strict_json(body)
+                encoding = self.headers.get("content-encoding", "identity").strip().lower()
+                if encoding not in ("", "identity"):
+                    raise UnsupportedMediaType(
+                        "compressed request bodies are not accepted",
+                        code="content_encoding_unsupported",
+                    )
+                value = parse_strict_json(body)
+                target = _body_type(self)
+                if target is not None:
+                    check_body_type(value, target)
+                self._json = value
             self._connection_state.json = self._json
         return self._json
