@@ -8,8 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar
+from litestar.types import ASGIApp
 
-from courtyard.api.asgi import build_asgi_app
+from courtyard.api.asgi import build_asgi_app, with_edge
 from courtyard.api.deps import WebConfig
 from courtyard.api.websocket import EventEndpoint
 from courtyard.auth.passwords import Argon2Parameters, PasswordHashing
@@ -101,7 +102,8 @@ def build_services(
 class Application:
     """What a server process runs: the HTTP app and the event-socket protocol for uvicorn."""
 
-    asgi: Litestar
+    asgi: ASGIApp
+    litestar: Litestar
     ws_protocol: Any
     services: Services
     endpoint: EventEndpoint
@@ -126,7 +128,7 @@ def build_application(settings: Settings, *, services: Services | None = None) -
         frames_per_second=settings.realtime.frames_per_second,
         frame_burst=settings.realtime.frame_burst,
     )
-    asgi = build_asgi_app(
+    litestar = build_asgi_app(
         services,
         web,
         max_body_bytes=settings.server.max_request_body_bytes,
@@ -135,10 +137,14 @@ def build_application(settings: Settings, *, services: Services | None = None) -
         on_shutdown=[services.realtime.stop, services.context.storage.database.dispose],
     )
     return Application(
-        asgi=asgi, ws_protocol=endpoint.protocol_factory(), services=services, endpoint=endpoint
+        asgi=with_edge(litestar),
+        litestar=litestar,
+        ws_protocol=endpoint.protocol_factory(),
+        services=services,
+        endpoint=endpoint,
     )
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> ASGIApp:
     """The ASGI application alone (the event socket needs :func:`build_application`)."""
     return build_application(settings or load_settings(), services=services).asgi

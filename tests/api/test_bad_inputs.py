@@ -507,11 +507,6 @@ async def test_nul_in_an_id_path_segment_is_a_clean_refusal(alice: Person, path:
     assert_problem(await alice.get(path), (400, 404, 422))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: EdgeMiddleware is Litestar route middleware, so it never runs when no route "
-    "matches: a NUL in an int path segment gets the router's 404, not nul_character 400",
-)
 @pytest.mark.parametrize("path", ["/api/v1/channels/1%00", "/api/v1/messages/1%00/thread"])
 async def test_nul_in_an_id_path_segment_is_400_like_everywhere_else(
     alice: Person, path: str
@@ -1108,20 +1103,10 @@ async def test_cross_site_form_post_with_the_cookie_is_refused(
 # --- refusals outside any route --------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the OpenAPI controller is mounted at /api/v1 (api/asgi.py), so unknown "
-    "/api/v1/... GET paths get its text/html 404 instead of problem+json",
-)
 async def test_unknown_api_path_is_a_problem(alice: Person) -> None:
     assert_problem(await alice.get("/api/v1/no-such-endpoint"), 404, "not_found")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: EdgeMiddleware only runs for matched routes, so router 404/405 answers lack "
-    "X-Content-Type-Options, X-Request-ID and the other security headers",
-)
 async def test_router_refusals_carry_the_security_headers(alice: Person) -> None:
     for response in (
         await alice.get("/api/v1/channels/not-a-number"),

@@ -133,5 +133,6 @@ def test_bus_messages_round_trip() -> None:
     ):
         decoded = decode_bus_message(encode_bus_message(message))
         assert decoded == message or (
-            isinstance(decoded, PresenceReport) and [tuple(e) for e in decoded.entries] == [(4, "online")]
+            isinstance(decoded, PresenceReport)
+            and [tuple(e) for e in decoded.entries] == [(4, "online")]
         )

@@ -33,17 +33,25 @@ async def _organisation(server: ServerProcess) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         response = await client.post(
             "/api/v1/setup",
-            json={"setup_token": token, "organization_name": "E2E", "username": "owner",
-                  "password": PASSWORD, "session_type": "token"},
+            json={
+                "setup_token": token,
+                "organization_name": "E2E",
+                "username": "owner",
+                "password": PASSWORD,
+                "session_type": "token",
+            },
         )
         assert response.status_code == 201, response.text
         owner = {"Authorization": f"Bearer {response.json()['token']}"}
         tokens: dict[str, Any] = {}
         for name in ("alice", "bob"):
-            created = await client.post("/api/v1/users", headers=owner, json={"username": name, "password": PASSWORD})
+            created = await client.post(
+                "/api/v1/users", headers=owner, json={"username": name, "password": PASSWORD}
+            )
             assert created.status_code == 201, created.text
             signed = await client.post(
-                "/api/v1/auth/sign-in", json={"login": name, "password": PASSWORD, "session_type": "token"}
+                "/api/v1/auth/sign-in",
+                json={"login": name, "password": PASSWORD, "session_type": "token"},
             )
             tokens[name] = signed.json()["token"]
             tokens[f"{name}_id"] = signed.json()["user"]["id"]
@@ -100,9 +108,15 @@ async def test_every_acknowledged_message_arrives_after_a_sigkill_and_restart(
         except Exception:  # the socket died with the server
             pass
         server.start()
-        resumed = await EventClient.connect(_ws(server), org["bob"], since=last_position, wait_caught_up=False)
-        frames = await resumed.until(lambda fs: any(f["type"] == "caught_up" for f in fs), timeout=20)
-        received = {f["message"]["id"] for f in bob.seen + frames if f.get("type") == "message.created"}
+        resumed = await EventClient.connect(
+            _ws(server), org["bob"], since=last_position, wait_caught_up=False
+        )
+        frames = await resumed.until(
+            lambda fs: any(f["type"] == "caught_up" for f in fs), timeout=20
+        )
+        received = {
+            f["message"]["id"] for f in bob.seen + frames if f.get("type") == "message.created"
+        }
         assert set(acknowledged) <= received, sorted(set(acknowledged) - received)
         replayed = [f["message"]["id"] for f in frames if f.get("type") == "message.created"]
         assert len(replayed) == len(set(replayed))
@@ -120,7 +134,10 @@ async def test_two_processes_share_events_through_the_bus(
     if not _reachable(port):
         service_missing(f"{bus} on 127.0.0.1:{port}")
     url = await databases.create()
-    env = {"COURTYARD_REALTIME__BUS": bus, "COURTYARD_REALTIME__BUS_CHANNEL": f"courtyard-e2e.{secrets.token_hex(6)}"}
+    env = {
+        "COURTYARD_REALTIME__BUS": bus,
+        "COURTYARD_REALTIME__BUS_CHANNEL": f"courtyard-e2e.{secrets.token_hex(6)}",
+    }
     first = ServerProcess(url, workdir / f"{bus}-a-{secrets.token_hex(3)}", extra_env=env)
     second = ServerProcess(url, workdir / f"{bus}-b-{secrets.token_hex(3)}", extra_env=env)
     first.start()
@@ -141,7 +158,8 @@ async def test_two_processes_share_events_through_the_bus(
             alice = await EventClient.connect(_ws(second), org["alice"])
             await on_first.send({"type": "presence.subscribe", "user_ids": [org["alice_id"]]})
             seen = await on_first.until(
-                lambda fs: any(f.get("type") == "presence" and f["status"] == "online" for f in fs), timeout=10
+                lambda fs: any(f.get("type") == "presence" and f["status"] == "online" for f in fs),
+                timeout=10,
             )
             assert seen
             await alice.send({"type": "typing", "channel_id": org["channel"]})

@@ -66,7 +66,7 @@ async def test_api_never_errors_and_matches_its_openapi_document(
     fuzz_target: tuple[ServerProcess, str],
 ) -> None:
     server, pat = fuzz_target
-    result = subprocess.run(  # noqa: ASYNC221 — the server is another process
+    result = subprocess.run(
         [
             SCHEMATHESIS,
             "run",

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, get
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp
 
 from courtyard import __version__
 from courtyard.api.deps import WebConfig, provide_actor, provide_admin_actor, provide_client
@@ -39,6 +40,13 @@ Errors are `application/problem+json` (RFC 9457) with a stable `code`.
 """
 
 
+@get("/api/v1/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
+async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document (also at /api/v1/docs/openapi.json)."""
+    schema: dict[str, Any] = request.app.openapi_schema.to_schema()
+    return schema
+
+
 def build_asgi_app(
     services: Services,
     web: WebConfig,
@@ -55,8 +63,8 @@ def build_asgi_app(
         title="Courtyard API",
         version=__version__,
         description=API_DESCRIPTION,
-        path="/api/v1",
-        render_plugins=[RedocRenderPlugin(path="/docs", js_url=docs_js_url)] if api_docs else [],
+        path="/api/v1/docs",
+        render_plugins=[RedocRenderPlugin(path="/", js_url=docs_js_url)] if api_docs else [],
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer"),
@@ -85,6 +93,7 @@ def build_asgi_app(
             initial_state,
             presence,
             receipts,
+            openapi_document,
             *extra_route_handlers,
         ],
         dependencies={
@@ -97,7 +106,6 @@ def build_asgi_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=StrictJSONRequest,
         request_max_body_size=max_body_bytes,
-        middleware=[EdgeMiddleware],
         openapi_config=openapi,
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
@@ -107,3 +115,8 @@ def build_asgi_app(
     )
     document_problem_responses(app)
     return app
+
+
+def with_edge(app: Litestar) -> ASGIApp:
+    """The application behind the edge middleware, which sees every request (even unrouted)."""
+    return EdgeMiddleware(app)
