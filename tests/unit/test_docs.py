@@ -35,3 +35,21 @@ def test_every_plugin_hook_is_documented() -> None:
     hooks = [name for name, obj in inspect.getmembers(hookspecs) if name.startswith("courtyard_")]
     assert hooks, "no hook specs found"
     assert [hook for hook in hooks if f"`{hook}(" not in text] == []
+
+
+def test_every_event_type_is_documented() -> None:
+    from courtyard.domain.events import ALL_EVENT_TYPES, wire_name
+
+    text = (DOCS / "events.md").read_text(encoding="utf-8")
+    missing = [wire_name(t) for t in ALL_EVENT_TYPES if f"| `{wire_name(t)}` |" not in text]
+    assert missing == []
+    for ephemeral in ("typing", "presence", "hello", "caught_up", "resync_required", "pong", "error"):
+        assert f"| `{ephemeral}` |" in text, ephemeral
+
+
+def test_every_close_code_is_documented() -> None:
+    from courtyard.realtime import closecodes
+
+    text = (DOCS / "events.md").read_text(encoding="utf-8")
+    codes = [v for k, v in vars(closecodes).items() if k.isupper() and isinstance(v, int)]
+    assert [code for code in codes if f"| {code} |" not in text] == []
