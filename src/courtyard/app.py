@@ -125,6 +125,7 @@ def build_application(settings: Settings, *, services: Services | None = None) -
             {public_url, *(o.rstrip("/") for o in settings.realtime.allowed_origins)}
         ),
         max_frame_bytes=settings.realtime.max_frame_bytes,
+        socket_send_buffer=settings.realtime.socket_send_buffer_kib * 1024,
         frames_per_second=settings.realtime.frames_per_second,
         frame_burst=settings.realtime.frame_burst,
     )

@@ -165,6 +165,13 @@ class RealtimeSettings(_Section):
         description="Outbound buffer per socket; a client this far behind is disconnected "
         "(4008) and resumes.",
     )
+    socket_send_buffer_kib: int = Field(
+        256,
+        ge=4,
+        le=16384,
+        description="Kernel send buffer per event socket; with max_buffer_kib it bounds the memory "
+        "a slow client can hold.",
+    )
     max_frame_bytes: int = Field(
         65536,
         ge=1024,

@@ -106,3 +106,64 @@ class RawSocket:
     def abort(self) -> None:
         """Drop the TCP connection."""
         self.writer.transport.abort()
+
+
+class StalledSocket:
+    """A client that completes the handshake and then never reads (a plain blocking socket,
+    so no library drains the kernel buffer behind the test's back)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    def open(cls, ws_url: str, token: str, *, receive_buffer: int = 4096) -> StalledSocket:
+        """Connect, upgrade, and stop reading."""
+        parts = urlsplit(ws_url)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.settimeout(10)
+        sock.connect((parts.hostname, parts.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            (
+                f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Authorization: Bearer {token}\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert b" 101 " in head.split(b"\r\n", 1)[0], head
+        return cls(sock)
+
+    def read_close_code(self, timeout: float = 20.0) -> int | None:
+        """Start reading again: skip data frames until a close frame, return its code."""
+        self.sock.settimeout(timeout)
+        buffer = b""
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return None
+                buffer += chunk
+                while len(buffer) >= 2:
+                    length = buffer[1] & 0x7F
+                    offset = 2
+                    if length == 126:
+                        length, offset = struct.unpack("!H", buffer[2:4])[0], 4
+                    elif length == 127:
+                        length, offset = struct.unpack("!Q", buffer[2:10])[0], 10
+                    if len(buffer) < offset + length:
+                        break
+                    opcode, payload = buffer[0] & 0x0F, buffer[offset : offset + length]
+                    buffer = buffer[offset + length :]
+                    if opcode == 0x8:
+                        return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+        except (TimeoutError, OSError):
+            return None
+
+    def close(self) -> None:
+        """Drop the connection."""
+        self.sock.close()

@@ -43,7 +43,15 @@ def test_every_event_type_is_documented() -> None:
     text = (DOCS / "events.md").read_text(encoding="utf-8")
     missing = [wire_name(t) for t in ALL_EVENT_TYPES if f"| `{wire_name(t)}` |" not in text]
     assert missing == []
-    for ephemeral in ("typing", "presence", "hello", "caught_up", "resync_required", "pong", "error"):
+    for ephemeral in (
+        "typing",
+        "presence",
+        "hello",
+        "caught_up",
+        "resync_required",
+        "pong",
+        "error",
+    ):
         assert f"| `{ephemeral}` |" in text, ephemeral
 
 

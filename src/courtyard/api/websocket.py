@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -60,6 +61,7 @@ class EventEndpoint:
     realtime: Realtime
     allowed_origins: frozenset[str]
     max_frame_bytes: int = 65_536
+    socket_send_buffer: int = 256 * 1024
     frames_per_second: float = 20.0
     frame_burst: int = 60
     max_violations: int = 50
@@ -107,6 +109,11 @@ class EventSocket(asyncio.Protocol):
         """uvicorn hands over the socket (the HTTP request follows in data_received)."""
         # uvloop's transports do not subclass asyncio.Transport but implement it.
         self.transport = cast("asyncio.Transport", transport)
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            # A fixed kernel buffer (no autotuning to megabytes): a client that stops reading
+            # is noticed by the outbound-buffer cap instead of parking data in the kernel.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.endpoint.socket_send_buffer)
         peer = self.transport.get_extra_info("peername")
         self.ip = str(peer[0]) if peer else ""
         self.server_state.connections.add(self)

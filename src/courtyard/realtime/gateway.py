@@ -255,6 +255,7 @@ class Realtime:
                     "type": "hello",
                     "position": position if since is None else since,
                     "connection_id": conn.id,
+                    "node": self.node,
                     "user_id": conn.user_id,
                     "heartbeat_interval_ms": int(self.options.heartbeat_interval * 1000),
                 }
