@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import re
 import secrets
+import signal
 import socket
 from pathlib import Path
 from typing import Any
@@ -172,3 +176,71 @@ async def test_two_processes_share_events_through_the_bus(
     finally:
         second.stop()
         first.stop()
+
+
+@pytest.mark.slow
+async def test_serve_with_two_workers_survives_losing_one(
+    databases: DatabaseFactory, workdir: Path
+) -> None:
+    if not _reachable(6379):
+        service_missing("redis on 127.0.0.1:6379")
+    env = {
+        "COURTYARD_SERVER__WORKERS": "2",
+        "COURTYARD_REALTIME__BUS": "redis",
+        "COURTYARD_REALTIME__BUS_CHANNEL": f"courtyard-e2e.{secrets.token_hex(6)}",
+    }
+    server = ServerProcess(
+        await databases.create(), workdir / f"workers-{secrets.token_hex(3)}", extra_env=env
+    )
+    server.start()
+    clients: list[EventClient] = []
+    try:
+        org = await _organisation(server)
+        by_node: dict[str, EventClient] = {}
+        for _ in range(30):
+            client = await EventClient.connect(_ws(server), org["bob"], wait_caught_up=False)
+            clients.append(client)
+            hello = await client.next_of("hello")
+            await client.next_of("caught_up")
+            by_node.setdefault(hello["node"], client)
+            if len(by_node) == 2:
+                break
+        assert len(by_node) == 2, "SO_REUSEPORT should spread sockets over both workers"
+        sent = await _send(server.url, org["alice"], org["channel"], "to every worker", "w1")
+        for client in clients:
+            assert (await client.next_of("message.created"))["message"]["id"] == sent["id"]
+        positions = {node: c.seen[-1]["position"] for node, c in by_node.items()}
+
+        pids = [
+            int(p) for p in re.findall(r"\d+", server.log().split("pids", 1)[1].split("\n", 1)[0])
+        ]
+        assert len(pids) == 2, server.log()
+        os.kill(pids[0], signal.SIGKILL)
+        missed = []
+        for n in range(5):
+            for _ in range(50):  # the surviving worker answers at once; retry across the kill
+                try:
+                    missed.append(
+                        await _send(server.url, org["alice"], org["channel"], f"after {n}", f"a{n}")
+                    )
+                    break
+                except (httpx.HTTPError, OSError):
+                    await asyncio.sleep(0.1)
+        assert len(missed) == 5
+        for node, position in positions.items():
+            resumed = await EventClient.connect(
+                _ws(server), org["bob"], since=position, wait_caught_up=False
+            )
+            clients.append(resumed)
+            frames = await resumed.until(
+                lambda fs: any(f["type"] == "caught_up" for f in fs), timeout=20
+            )
+            got = [f["message"]["id"] for f in frames if f.get("type") == "message.created"]
+            assert got == [m["id"] for m in missed], node
+        await asyncio.sleep(2)
+        assert "restarting" in server.log(), server.log()
+    finally:
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+        server.stop()
