@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from courtyard.cli.database import DatabaseNotReady, ready_services
 from courtyard.domain.roles import Role
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Administer users from the command line.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -23,6 +27,17 @@ PasswordOption = Annotated[
         help="Password (prompted for when omitted; prefer the prompt: shells keep history)."
     ),
 ]
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's work; an unusable database is a clear message and exit code 1."""
+    from courtyard.cli.main import run_async
+
+    try:
+        return run_async(coro)
+    except DatabaseNotReady as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
 
 
 def _password(given: str | None) -> str:
@@ -45,24 +60,19 @@ def create_owner(
     config: ConfigOption = None,
 ) -> None:
     """Create the organisation and its owner (instead of the web setup token)."""
-    from courtyard.cli.main import run_async, settings_or_exit
+    from courtyard.cli.main import settings_or_exit
     from courtyard.services.accounts import NewAccount
 
     settings = settings_or_exit(config)
     secret = _password(password)
 
     async def go() -> int:
-        from courtyard.app import build_services
-
-        services = build_services(settings)
-        try:
+        async with ready_services(settings) as services:
             return await services.setup.create_owner(
                 organization, NewAccount(username, secret, display_name, email)
             )
-        finally:
-            await services.context.storage.database.dispose()
 
-    user_id = run_async(go())
+    user_id = _run(go())
     console.print(f"[green]owner {username} created (id {user_id})[/green]")
 
 
@@ -76,29 +86,23 @@ def create_user(
     config: ConfigOption = None,
 ) -> None:
     """Create a user directly."""
-    from courtyard.cli.main import run_async, settings_or_exit
+    from courtyard.cli.main import settings_or_exit
     from courtyard.services.accounts import NewAccount, register_user
 
     settings = settings_or_exit(config)
     secret = _password(password)
 
     async def go() -> int:
-        from courtyard.app import build_services
+        async with (
+            ready_services(settings) as services,
+            services.context.storage.transaction() as uow,
+        ):
+            record = await register_user(
+                services.context, uow, NewAccount(username, secret, display_name, email), role=role
+            )
+        return record.id
 
-        services = build_services(settings)
-        try:
-            async with services.context.storage.transaction() as uow:
-                record = await register_user(
-                    services.context,
-                    uow,
-                    NewAccount(username, secret, display_name, email),
-                    role=role,
-                )
-            return record.id
-        finally:
-            await services.context.storage.database.dispose()
-
-    user_id = run_async(go())
+    user_id = _run(go())
     console.print(f"[green]user {username} created (id {user_id}, {role})[/green]")
 
 
@@ -109,22 +113,17 @@ def reset_password(
     config: ConfigOption = None,
 ) -> None:
     """Set a user's password; their sessions end."""
-    from courtyard.cli.main import run_async, settings_or_exit
+    from courtyard.cli.main import settings_or_exit
 
     settings = settings_or_exit(config)
     secret = _password(password)
 
     async def go() -> None:
-        from courtyard.app import build_services
-
-        services = build_services(settings)
-        try:
+        async with ready_services(settings) as services:
             user_id = await services.accounts.find_user_id(login)
             await services.accounts.reset_password(None, user_id, secret)
-        finally:
-            await services.context.storage.database.dispose()
 
-    run_async(go())
+    _run(go())
     console.print(f"[green]password of {login} reset; their sessions ended[/green]")
 
 
@@ -134,22 +133,18 @@ def deactivate(
     config: ConfigOption = None,
 ) -> None:
     """Deactivate a user: sign-in blocked and sessions ended at once; history kept."""
-    from courtyard.cli.main import run_async, settings_or_exit
+    from courtyard.cli.main import settings_or_exit
 
     settings = settings_or_exit(config)
 
     async def go() -> None:
-        from courtyard.app import build_services
         from courtyard.domain.users import SCOPES, Actor
 
-        services = build_services(settings)
-        try:
+        async with ready_services(settings) as services:
             user_id = await services.accounts.find_user_id(login)
             # The command line acts with the owner's authority.
             system = Actor(user_id=0, username="system", role=Role.OWNER, scopes=SCOPES)
             await services.accounts.deactivate(system, user_id)
-        finally:
-            await services.context.storage.database.dispose()
 
-    run_async(go())
+    _run(go())
     console.print(f"[green]{login} deactivated; their sessions ended[/green]")

@@ -132,6 +132,14 @@ def config_check(config: ConfigOption = None) -> None:
     console.print(Panel("[green]configuration is valid[/green]"))
 
 
+@config_app.command("docs")
+def config_docs() -> None:
+    """Print the configuration reference (docs/configuration.md) as Markdown."""
+    from courtyard.settings import settings_reference_markdown
+
+    sys.stdout.write(settings_reference_markdown())
+
+
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     for key, value in data.items():

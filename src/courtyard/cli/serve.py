@@ -17,25 +17,14 @@ from courtyard.settings import Settings
 
 
 async def _prepare(settings: Settings, console: Console) -> bool:
-    from courtyard.app import build_services
-    from courtyard.storage.migrate import current_revision, head_revision
+    from courtyard.cli.database import DatabaseNotReady, ready_services
 
-    services = build_services(settings)
-    database = services.context.storage.database
     try:
-        if not await database.ping():
-            console.print("[red]error:[/red] cannot reach the database; check database.url")
-            return False
-        revision = await current_revision(database)
-        if revision != head_revision():
-            console.print(
-                f"[red]error:[/red] the database is at revision {revision or 'none'}, "
-                f"this version needs {head_revision()}: run `courtyard migrate` first"
-            )
-            return False
-        token = await services.setup.issue_setup_token()
-    finally:
-        await database.dispose()
+        async with ready_services(settings) as services:
+            token = await services.setup.issue_setup_token()
+    except DatabaseNotReady as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return False
     url = settings.server.public_url()
     if token:
         console.print(

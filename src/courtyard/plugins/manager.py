@@ -17,15 +17,23 @@ logger = logging.getLogger(__name__)
 def build_plugin_manager(
     modules: Iterable[str] = (), objects: Iterable[Any] = ()
 ) -> pluggy.PluginManager:
-    """A manager with Courtyard's hook specs and the given plugin modules/objects registered."""
+    """A manager with Courtyard's hook specs and the given plugin modules/objects registered.
+
+    Hooks run in the order the plugins are given: the modules, then the objects.
+    """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
-    for name in modules:
-        module = importlib.import_module(name)
-        manager.register(module, name=name)
-        logger.info("plugin loaded: %s", name)
-    for plugin in objects:
-        manager.register(plugin)
+    plugins: list[tuple[Any, str | None]] = [
+        (importlib.import_module(name), name) for name in modules
+    ]
+    plugins.extend((plugin, None) for plugin in objects)
+    # pluggy calls the most recently registered plugin first: register backwards so that the
+    # configured order is the calling order (tryfirst/trylast still take precedence).
+    for plugin, name in reversed(plugins):
+        manager.register(plugin, name=name)
+    for _, name in plugins:
+        if name is not None:
+            logger.info("plugin loaded: %s", name)
     return manager
 
 
@@ -47,8 +55,15 @@ def chain_text_hook(hook: Any, text_argument: str, **kwargs: Any) -> str:
 
 
 def call_after_hook(hook: Any, **kwargs: Any) -> None:
-    """Call an 'after' hook; a failing plugin is logged, never breaks a committed change."""
-    try:
-        hook(**kwargs)
-    except Exception:
-        logger.exception("plugin hook %s failed", getattr(hook, "name", hook))
+    """Call an 'after' hook plugin by plugin, in order.
+
+    A failing plugin is logged and skipped: it never breaks a committed change, and never
+    keeps the plugins after it from being told.
+    """
+    for impl in reversed(hook.get_hookimpls()):
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except Exception:
+            logger.exception(
+                "plugin %s failed in hook %s", impl.plugin_name, getattr(hook, "name", hook)
+            )

@@ -154,7 +154,11 @@ class Messages:
                 root = await uow.messages.get(thread_root_id)
                 assert root is not None
                 uow.outbox.append(ThreadUpdated(root=root), audience)
-        return message, access.channel
+            # Read again so that 'after' hooks see a channel that agrees with the message
+            # (last_seq, last_message_at), not the one from before the send.
+            channel = await uow.channels.get(channel_id)
+            assert channel is not None
+        return message, channel
 
     async def _check_thread_root(self, uow: UnitOfWork, channel_id: int, root_id: int) -> None:
         root = await uow.messages.get_record(root_id)

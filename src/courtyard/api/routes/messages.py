@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Response, delete, get, patch, post, put
+from litestar import Controller, HttpMethod, Response, delete, get, patch, post, put, route
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from courtyard.api.deps import MAX_ID, AppServices, CurrentActor, Id
@@ -129,6 +129,19 @@ class MessagesController(Controller):
     ) -> ReactionList:
         """Removing a reaction that is not there changes nothing."""
         groups = await services.reactions.remove_reaction(actor, message_id, emoji)
+        return ReactionList(message_id=message_id, reactions=groups)
+
+    @route(
+        "/reactions",
+        http_method=[HttpMethod.PUT, HttpMethod.DELETE],
+        include_in_schema=False,
+        status_code=200,
+    )
+    async def react_without_emoji(
+        self, message_id: Id, actor: CurrentActor, services: AppServices
+    ) -> ReactionList:
+        """``/reactions/`` with an empty emoji: the same 422 as any other non-emoji."""
+        groups = await services.reactions.add_reaction(actor, message_id, "")
         return ReactionList(message_id=message_id, reactions=groups)
 
     @put("/pin", summary="Pin a message")

@@ -122,6 +122,12 @@ class MessageRepository(Repository):
         row = (await self.conn.execute(select(messages).where(messages.c.id == message_id))).first()
         return _record(row) if row else None
 
+    async def lock(self, message_id: int) -> None:
+        """Hold the message's row lock until commit (PostgreSQL; SQLite has one writer anyway)."""
+        await self.conn.execute(
+            select(messages.c.id).where(messages.c.id == message_id).with_for_update()
+        )
+
     async def get(self, message_id: int) -> Message | None:
         """One message with its reactions and mentions."""
         row = (await self.conn.execute(select(messages).where(messages.c.id == message_id))).first()
