@@ -68,6 +68,19 @@ class DatabaseSettings(_Section):
         "embedded SQLite file in data_dir.",
     )
     pool_size: int = Field(10, ge=1, le=200, description="PostgreSQL connections per process.")
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_supported(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from courtyard.storage.engine import normalise_database_url
+
+        try:
+            normalise_database_url(value)
+        except Exception as exc:  # SQLAlchemy's parse errors and our own scheme check
+            raise ValueError(str(exc).splitlines()[0]) from None
+        return value
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
 
 

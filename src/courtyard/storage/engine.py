@@ -94,7 +94,7 @@ class Database:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception:  # any driver failure means "not ready"
-            logger.warning("database ping failed", exc_info=True)
+            logger.warning("database ping failed", exc_info=logger.isEnabledFor(logging.DEBUG))
             return False
         return True
 
