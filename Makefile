@@ -65,3 +65,15 @@ check: test ## Alias of `make test` (exactly what CI runs)
 .PHONY: clean
 clean: ## Remove caches (keeps .venv and ./data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+
+BENCH_DEPS := $(BIN)/python -c "import matplotlib, psutil, httpx" 2>/dev/null && test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+
+.PHONY: bench
+bench: install ## Benchmarks, short (<= 5 min): every scenario vs targets T1-T10 (docs/benchmarks.md)
+	@$(BENCH_DEPS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+.PHONY: bench-full
+bench-full: install ## Benchmarks at full size (about an hour): 10k channel, 10M messages, 100k sockets
+	@$(BENCH_DEPS)
+	$(BIN)/python -m bench --full $(BENCH_ARGS)

@@ -81,6 +81,7 @@ class DatabaseSettings(_Section):
         except Exception as exc:  # SQLAlchemy's parse errors and our own scheme check
             raise ValueError(str(exc).splitlines()[0]) from None
         return value
+
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
 
 

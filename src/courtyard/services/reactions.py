@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from emoji import EMOJI_DATA, STATUS
-
 from courtyard.domain.emoji_names import clean_reaction_emoji
 from courtyard.domain.errors import Conflict, InvalidInput
 from courtyard.domain.events import (
@@ -18,28 +16,6 @@ from courtyard.domain.users import Actor
 from courtyard.services.access import access_channel, access_message_for_writing
 from courtyard.services.context import ServiceContext
 
-_FULLY_QUALIFIED: dict[str, str] = {
-    data["en"]: symbol
-    for symbol, data in EMOJI_DATA.items()
-    if data["status"] == STATUS["fully_qualified"]
-}
-
-
-def canonical_reaction_emoji(value: str) -> str:
-    """One emoji in its fully-qualified form, so that one emoji is always one reaction.
-
-    "\u2764" and "\u2764\ufe0f" render as the same heart; storing both would show two
-    identical groups and let one person react twice. A bare component (a skin-tone or hair
-    swatch) is part of an emoji, not an emoji of its own.
-    """
-    symbol = clean_reaction_emoji(value)
-    data = EMOJI_DATA[symbol]
-    if data["status"] == STATUS["component"]:
-        raise InvalidInput(
-            "emoji must be a single Unicode emoji", field="emoji", code="invalid_emoji"
-        )
-    return _FULLY_QUALIFIED.get(data["en"], symbol)
-
 
 class Reactions:
     """Emoji reactions (one per user per emoji) and pinned messages."""
@@ -49,7 +25,7 @@ class Reactions:
 
     async def add_reaction(self, actor: Actor, message_id: int, emoji: str) -> list[ReactionGroup]:
         """React; reacting twice with the same emoji changes nothing."""
-        symbol = canonical_reaction_emoji(emoji)
+        symbol = clean_reaction_emoji(emoji)
         async with self._ctx.storage.transaction() as uow:
             # Serialise reaction changes per message: without the lock, concurrent reactions
             # each see room for one more kind and together pass the limit (PostgreSQL).
@@ -87,7 +63,7 @@ class Reactions:
         self, actor: Actor, message_id: int, emoji: str
     ) -> list[ReactionGroup]:
         """Take back your reaction; removing one that is not there changes nothing."""
-        symbol = canonical_reaction_emoji(emoji)
+        symbol = clean_reaction_emoji(emoji)
         async with self._ctx.storage.transaction() as uow:
             access = await access_message_for_writing(uow, actor, message_id)
             if await uow.messages.remove_reaction(message_id, actor.user_id, symbol):
