@@ -11,7 +11,6 @@ from courtyard.domain.events import (
     MessageCreated,
     MessageDeleted,
     MessageEdited,
-    ReadMarkerMoved,
     ThreadUpdated,
 )
 from courtyard.domain.mentions import find_mentions
@@ -138,14 +137,10 @@ class Messages:
                 await uow.messages.record_reply(thread_root_id, replier_id=actor.user_id, now=now)
             else:
                 # Posting in a channel means you have read it (as in Slack and Mattermost).
+                # No read_marker.moved event: every client infers it from message.created
+                # (docs/events.md), which halves the events of a busy channel.
                 await uow.channels.set_membership_flags(
                     channel_id, actor.user_id, last_read_seq=seq
-                )
-                uow.outbox.append(
-                    ReadMarkerMoved(
-                        channel_id=channel_id, user_id=actor.user_id, last_read_seq=seq
-                    ),
-                    Audience(user_ids=(actor.user_id,)),
                 )
             message = await uow.messages.get(message_id)
             assert message is not None
