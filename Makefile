@@ -23,8 +23,19 @@ $(STAMP): pyproject.toml
 .PHONY: install
 install: $(STAMP) ## Create .venv and install Courtyard with its development tools
 
+WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-16)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found (Node.js 20 builds the browser assets)"; exit 1; }
+	cd web && npm ci --no-audit --no-fund --ignore-scripts
+	rm -f web/node_modules/.installed-*
+	touch $(WEB_STAMP)
+
+web/dist/vendor/redoc.standalone.js: $(WEB_STAMP) web/scripts/vendor.mjs
+	cd web && node scripts/vendor.mjs
+
 .PHONY: build
-build: install ## Build what needs building (nothing beyond the install yet)
+build: install web/dist/vendor/redoc.standalone.js ## Install and build the browser assets (web/dist; never committed)
 
 .PHONY: migrate
 migrate: install ## Create or upgrade the database schema
@@ -55,7 +66,7 @@ test-postgres: install ## The test suite on PostgreSQL (127.0.0.1:5432)
 	$(BIN)/pytest --db postgres $(PYTEST_ARGS)
 
 .PHONY: test
-test: install ## Everything CI runs: lint, then the suite on SQLite and on PostgreSQL in parallel
+test: build ## Everything CI runs: lint, then the suite on SQLite and on PostgreSQL in parallel
 	$(MAKE) lint
 	$(MAKE) -j2 --output-sync=target test-sqlite test-postgres
 

@@ -111,6 +111,7 @@ def server_settings(database_url: str, data_dir: Path, **overrides: Any) -> Sett
         "database": {"url": database_url},
         "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1},
         "logging": {"level": "WARNING"},
+        "server": {"static_dir": Path(__file__).resolve().parents[1] / "web" / "dist"},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):

@@ -134,6 +134,7 @@ def build_application(settings: Settings, *, services: Services | None = None) -
         web,
         max_body_bytes=settings.server.max_request_body_bytes,
         api_docs=settings.server.api_docs,
+        static_dir=settings.server.static_dir,
         on_startup=[services.realtime.start],
         on_shutdown=[services.realtime.stop, services.context.storage.database.dispose],
     )

@@ -43,6 +43,11 @@ class ServerSettings(_Section):
         description="Largest JSON request body accepted; larger bodies get 413 while streaming.",
     )
     api_docs: bool = Field(True, description="Serve the browsable API docs at /api/v1/docs.")
+    static_dir: Path = Field(
+        Path("web/dist"),
+        description="Built browser assets (`make build`), served under /static/. The API docs "
+        "page loads its script from here, never from a CDN.",
+    )
 
     @field_validator("site_url")
     @classmethod

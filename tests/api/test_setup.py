@@ -107,3 +107,23 @@ async def test_setup_with_cookie_session_sets_httponly_cookie(
             assert done.json()["csrf_token"]
     finally:
         await server.stop()
+
+
+async def test_api_docs_load_their_script_from_this_server(
+    databases: DatabaseFactory, workdir: Path
+) -> None:
+    """Courtyard must work with no internet access: nothing comes from a CDN."""
+    server = await _bare_server(databases, workdir)
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            page = await client.get("/api/v1/docs")
+            assert page.status_code == 200
+            assert "/static/vendor/redoc.standalone.js" in page.text
+            assert "https://" not in page.text, "no third-party assets"
+            script = await client.get("/static/vendor/redoc.standalone.js")
+            assert script.status_code == 200, "run `make build` to vendor the docs script"
+            assert len(script.content) > 100_000
+            document = await client.get("/api/v1/openapi.json")
+            assert document.json()["openapi"].startswith("3.1")
+    finally:
+        await server.stop()

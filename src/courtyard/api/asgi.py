@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, get
@@ -11,6 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp
 
 from courtyard import __version__
@@ -40,6 +42,20 @@ Errors are `application/problem+json` (RFC 9457) with a stable `code`.
 """
 
 
+REDOC_SCRIPT = "/static/vendor/redoc.standalone.js"
+
+
+def static_routes(static_dir: Path | None) -> list[Any]:
+    """/static/ from the built assets directory, when it exists."""
+    if static_dir is None or not static_dir.is_dir():
+        return []
+    return [
+        create_static_files_router(
+            path="/static", directories=[static_dir], include_in_schema=False
+        )
+    ]
+
+
 @get("/api/v1/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
 async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """The OpenAPI 3.1 document (also at /api/v1/docs/openapi.json)."""
@@ -53,7 +69,7 @@ def build_asgi_app(
     *,
     max_body_bytes: int,
     api_docs: bool,
-    docs_js_url: str | None = None,
+    static_dir: Path | None = None,
     on_startup: Sequence[Callable[[], Awaitable[Any]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[Any]]] = (),
     extra_route_handlers: Sequence[Any] = (),
@@ -64,7 +80,11 @@ def build_asgi_app(
         version=__version__,
         description=API_DESCRIPTION,
         path="/api/v1/docs",
-        render_plugins=[RedocRenderPlugin(path="/", js_url=docs_js_url)] if api_docs else [],
+        render_plugins=[
+            RedocRenderPlugin(path="/", js_url=REDOC_SCRIPT, google_fonts=False, favicon="")
+        ]
+        if api_docs
+        else [],
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer"),
@@ -95,6 +115,7 @@ def build_asgi_app(
             receipts,
             openapi_document,
             *extra_route_handlers,
+            *static_routes(static_dir),
         ],
         dependencies={
             "services": Provide(lambda: services, sync_to_thread=False, use_cache=True),
