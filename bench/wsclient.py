@@ -1,0 +1,216 @@
+"""A lean WebSocket client for the event socket: counts frames, parses only probes.
+
+Most connections only walk frame headers and count text frames (no JSON, no copies of the
+payload). One connection in ``probe_every`` also looks into each text frame for the
+scheduled send time the publisher wrote into the message text (``bench <ns> ...``) and records
+the delivery latency against CLOCK_MONOTONIC, which every process on the machine shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+
+HANDSHAKE_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+PONG_EMPTY = b"\x8a\x80\x00\x00\x00\x00"  # masked (zero key) empty pong
+CLOSE_1000 = b"\x88\x82\x00\x00\x00\x00\x03\xe8"
+MARK = b'"text":"bench '
+MAX_SAMPLES = 400_000
+
+
+def client_text_frame(payload: bytes) -> bytes:
+    """A masked text frame (zero mask key: the bytes stay as they are)."""
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, 0x80 | length)) + b"\x00\x00\x00\x00" + payload
+    return bytes((0x81, 0x80 | 126)) + length.to_bytes(2, "big") + b"\x00\x00\x00\x00" + payload
+
+
+class Group:
+    """Counters shared by every connection of one generator process."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.bytes = 0
+        self.latencies_ns: list[int] = []
+        self.live = 0
+        self.failed: Counter[str] = Counter()
+        self.closed: Counter[str] = Counter()
+        self.hello_ns: list[int] = []
+        self.ready_ns: list[int] = []
+        self.position = 0
+        self.pending = 0
+        self.done: asyncio.Event = asyncio.Event()
+
+    def reset(self) -> None:
+        """Zero the counters of the measurement window."""
+        self.frames = 0
+        self.bytes = 0
+        self.latencies_ns = []
+        self.closed = Counter()
+
+    def settled(self) -> None:
+        self.pending -= 1
+        if self.pending <= 0:
+            self.done.set()
+
+
+class EventClient(asyncio.Protocol):
+    """One event-socket connection."""
+
+    __slots__ = (
+        "group",
+        "live",
+        "path",
+        "probe",
+        "rest",
+        "scheduled_ns",
+        "settled",
+        "token",
+        "transport",
+        "upgraded",
+    )
+
+    def __init__(
+        self, group: Group, token: str, host: str, *, probe: bool, since: int | None, sched: int
+    ) -> None:
+        self.group = group
+        self.token = token
+        self.probe = probe
+        self.path = f"/api/v1/events?since={since}" if since is not None else "/api/v1/events"
+        self.path = f"GET {self.path} HTTP/1.1\r\nHost: {host}\r\n"
+        self.transport: asyncio.Transport | None = None
+        self.rest = b""
+        self.upgraded = False
+        self.live = False
+        self.settled = False
+        self.scheduled_ns = sched
+
+    # --- asyncio.Protocol -----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(
+            (
+                self.path + "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Version: 13\r\n"
+                f"Authorization: Bearer {self.token}\r\n"
+            ).encode()
+            + b"Sec-WebSocket-Key: "
+            + HANDSHAKE_KEY
+            + b"\r\n\r\n"
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.live:
+            self.live = False
+            self.group.live -= 1
+        self._settle("closed before ready")
+        self.transport = None
+
+    def _settle(self, failure: str | None) -> None:
+        if self.settled:
+            return
+        self.settled = True
+        if failure is not None:
+            self.group.failed[failure] += 1
+        self.group.settled()
+
+    def data_received(self, data: bytes) -> None:
+        group = self.group
+        group.bytes += len(data)
+        if self.rest:
+            data = self.rest + data
+            self.rest = b""
+        if not self.upgraded:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self.rest = data
+                return
+            status = data[9:12]
+            if status != b"101":
+                self._settle(f"http {status.decode(errors='replace')}")
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            self.upgraded = True
+            data = data[end + 4 :]
+        n = len(data)
+        i = 0
+        while n - i >= 2:
+            length = data[i + 1] & 0x7F
+            if length < 126:
+                head = 2
+            elif length == 126:
+                if n - i < 4:
+                    break
+                length = (data[i + 2] << 8) | data[i + 3]
+                head = 4
+            else:
+                if n - i < 10:
+                    break
+                length = int.from_bytes(data[i + 2 : i + 10], "big")
+                head = 10
+            end = i + head + length
+            if end > n:
+                break
+            opcode = data[i] & 0x0F
+            if opcode == 1:
+                group.frames += 1
+                if self.probe or not self.live:
+                    self._text(data[i + head : end])
+            elif opcode == 9:
+                if self.transport is not None:
+                    self.transport.write(PONG_EMPTY)
+            elif opcode == 8:
+                code = int.from_bytes(data[i + head : i + head + 2], "big") if length >= 2 else 0
+                group.closed[str(code)] += 1
+                if self.transport is not None:
+                    self.transport.write(CLOSE_1000)
+                    self.transport.close()
+                self._settle(f"close {code}")
+                return
+            i = end
+        if i < n:
+            self.rest = data[i:]
+
+    def _text(self, payload: bytes) -> None:
+        if self.live:
+            at = payload.find(MARK)
+            if at >= 0 and b'"message.created"' in payload[:64]:
+                start = at + len(MARK)
+                sent = int(payload[start : start + 19])
+                samples = self.group.latencies_ns
+                if len(samples) < MAX_SAMPLES:
+                    samples.append(time.monotonic_ns() - sent)
+            return
+        if payload.startswith(b'{"type":"hello"'):
+            self.group.hello_ns.append(time.monotonic_ns() - self.scheduled_ns)
+        elif payload.startswith(b'{"type":"caught_up"'):
+            self.live = True
+            group = self.group
+            group.live += 1
+            group.ready_ns.append(time.monotonic_ns() - self.scheduled_ns)
+            position = orjson.loads(payload).get("position", 0)
+            group.position = max(group.position, position)
+            self._settle(None)
+
+    # --- commands -------------------------------------------------------------------------
+    def send_json(self, message: dict[str, Any]) -> None:
+        """Send one client message (typing, ping...)."""
+        if self.transport is not None and self.live:
+            self.transport.write(client_text_frame(orjson.dumps(message)))
+
+    def close(self) -> None:
+        """Close politely (close frame, then TCP)."""
+        if self.transport is not None:
+            self.transport.write(CLOSE_1000)
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once (a crashed client or a network cut)."""
+        if self.transport is not None:
+            self.transport.abort()
