@@ -238,6 +238,10 @@ class EventSocket(asyncio.Protocol):
         if self.ws.state is not State.OPEN:
             return
         realtime = self.endpoint.realtime
+        # The outbound-buffer cap is the transport's high-water mark (see Connection).
+        self.transport.set_write_buffer_limits(
+            high=realtime.options.max_buffer_bytes, low=realtime.options.max_buffer_bytes // 4
+        )
         self.conn = Connection(
             connection_id=realtime.new_connection_id(),
             transport=self.transport,

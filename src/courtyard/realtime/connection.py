@@ -83,13 +83,13 @@ class Connection:
         return self.state is ConnectionState.CLOSED
 
     def write(self, frame: bytes) -> None:
-        """Queue one complete frame; a client that falls too far behind is disconnected."""
-        if self.state is ConnectionState.CLOSED:
-            return
-        transport = self.transport
-        transport.write(frame)
-        if transport.get_write_buffer_size() > self.max_buffer:
-            self.close(closecodes.SLOW_CONSUMER, "slow consumer: reconnect with since")
+        """Queue one complete frame (the hub's hot loop inlines this for live connections).
+
+        The transport's high-water mark is the outbound-buffer cap: crossing it calls
+        :meth:`pause_writing`, which evicts a live client — no per-write size check.
+        """
+        if self.state is not ConnectionState.CLOSED:
+            self.transport.write(frame)
 
     def close(self, code: int, reason: str) -> None:
         """Close with a code the client can act on (idempotent)."""
@@ -108,7 +108,10 @@ class Connection:
 
     # --- flow control during replay ------------------------------------------------------
     def pause_writing(self) -> None:
-        """The transport's buffer is above its high-water mark."""
+        """The transport's buffer crossed the cap: evict a live client; pause a replay."""
+        if self.state is ConnectionState.LIVE:
+            self.close(closecodes.SLOW_CONSUMER, "slow consumer: reconnect with since")
+            return
         if self._drained is None:
             self._drained = asyncio.Event()
         self._drained.clear()

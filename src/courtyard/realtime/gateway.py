@@ -151,7 +151,8 @@ class Realtime:
 
     # --- durable events -------------------------------------------------------------------
     def _on_commit(self, events: list[StoredEvent]) -> None:
-        self.sequencer.receive(events)
+        # Fan out on the next loop turn, so the request that committed answers first.
+        asyncio.get_running_loop().call_soon(self.sequencer.receive, events)
         self._outgoing.put_nowait(
             EventBatch(
                 node=self.node,

@@ -110,8 +110,10 @@ class Hub:
         targets = self._audience(event)
         if targets:
             frame = event_frame(event.position, event.payload)
+            live = ConnectionState.LIVE
             for conn in targets:
-                conn.write(frame)
+                if conn.state is live:
+                    conn.transport.write(frame)
         if channel_id is not None:
             for user in event.left:
                 self._leave(user, channel_id)

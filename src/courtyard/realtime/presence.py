@@ -54,8 +54,9 @@ class PresenceTracker:
         self.grace = grace
         self.report_ttl = report_ttl
         self._local: dict[int, _Local] = {}
-        self._reports: dict[int, dict[str, tuple[str, float]]] = {}
+        self._reports: dict[int, dict[str, str]] = {}
         self._node_users: dict[str, set[int]] = {}
+        self._node_heard: dict[str, float] = {}
 
     # --- local events ---------------------------------------------------------------------
     def connected(self, user_id: int) -> None:
@@ -102,27 +103,24 @@ class PresenceTracker:
             self._publish([(user_id, status)], False)
 
     def sweep(self) -> None:
-        """Periodic: mark inactive users away, forget expired reports of silent nodes."""
+        """Periodic: mark inactive local users away; drop every report of a silent node.
+
+        Reports expire per node (each heartbeat refreshes all of a node's users), so a sweep
+        costs O(local users + nodes), not O(everyone known).
+        """
         now = time.monotonic()
-        for user_id, local in list(self._local.items()):
+        for user_id, local in self._local.items():
             if (
                 local.connections
                 and not local.idle_hint
                 and now - local.last_active > self.away_after
             ):
                 self._set_local(user_id, local, AWAY)
-        for user_id in list(self._reports):
-            entries = self._reports[user_id]
-            before = self.status_of(user_id)
-            for node, (_, expires) in list(entries.items()):
-                if expires < now:
-                    del entries[node]
-                    self._node_users.get(node, set()).discard(user_id)
-            if not entries:
-                del self._reports[user_id]
-            after = self.status_of(user_id)
-            if after != before:
-                self._changed(user_id, after)
+        for node, heard in list(self._node_heard.items()):
+            if now - heard > self.report_ttl:
+                self.apply_report(node, [], full=True)
+                self._node_heard.pop(node, None)
+                self._node_users.pop(node, None)
 
     def full_report(self) -> list[tuple[int, str]]:
         """This node's users and statuses (for heartbeats and sync requests)."""
@@ -135,7 +133,7 @@ class PresenceTracker:
     # --- reports from every node (this one included, through the bus) ---------------------
     def apply_report(self, node: str, entries: list[tuple[int, str]], *, full: bool) -> None:
         """Merge a node's report and notify watchers of aggregate changes."""
-        expires = time.monotonic() + self.report_ttl
+        self._node_heard[node] = time.monotonic()
         touched: set[int] = set()
         known = self._node_users.setdefault(node, set())
         if full:
@@ -152,7 +150,7 @@ class PresenceTracker:
                 self._reports.get(user_id, {}).pop(node, None)
                 known.discard(user_id)
             else:
-                self._reports.setdefault(user_id, {})[node] = (status, expires)
+                self._reports.setdefault(user_id, {})[node] = status
                 known.add(user_id)
         for user_id, old in before.items():
             if not self._reports.get(user_id, True):
@@ -166,4 +164,4 @@ class PresenceTracker:
         entries = self._reports.get(user_id)
         if not entries:
             return OFFLINE
-        return max((status for status, _ in entries.values()), key=_RANK.__getitem__)
+        return max(entries.values(), key=_RANK.__getitem__)
