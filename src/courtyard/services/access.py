@@ -34,11 +34,14 @@ class ChannelAccess:
 
 
 async def access_channel(uow: UnitOfWork, actor: Actor, channel_id: int) -> ChannelAccess:
-    """A channel the actor may read: a member's, or any public one for non-guests."""
-    channel = await uow.channels.get(channel_id)
-    if channel is None:
+    """A channel the actor may read: a member's, or any public one for non-guests.
+
+    The channel comes without conversation member ids (one query for channel and membership).
+    """
+    found = await uow.channels.get_with_membership(channel_id, actor.user_id)
+    if found is None:
         raise NotFound(CHANNEL_NOT_FOUND)
-    membership = await uow.channels.membership(channel_id, actor.user_id)
+    channel, membership = found
     if membership is not None:
         return ChannelAccess(channel, membership)
     if channel.kind is ChannelKind.PUBLIC and not actor.is_guest:
@@ -50,12 +53,13 @@ async def access_channel_for_admin(uow: UnitOfWork, actor: Actor, channel_id: in
     """Like :func:`access_channel`, but administrators also reach private channels."""
     if not actor.is_admin:
         return await access_channel(uow, actor, channel_id)
-    channel = await uow.channels.get(channel_id)
-    if channel is None:
+    found = await uow.channels.get_with_membership(channel_id, actor.user_id)
+    if found is None:
         raise NotFound(CHANNEL_NOT_FOUND)
+    channel, membership = found
     if channel.kind.is_conversation:
         return await access_channel(uow, actor, channel_id)
-    return ChannelAccess(channel, await uow.channels.membership(channel_id, actor.user_id))
+    return ChannelAccess(channel, membership)
 
 
 async def access_channel_for_posting(

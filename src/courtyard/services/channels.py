@@ -127,8 +127,11 @@ class Channels:
                 mentions = (await uow.channels.mention_counts(actor.user_id, channel_id)).get(
                     channel_id, 0
                 )
+            channel = access.channel
+            if channel.kind.is_conversation:
+                channel = _with_members(channel, await uow.channels.member_ids(channel_id))
         return ChannelSummary(
-            channel=access.channel,
+            channel=channel,
             membership=access.membership,
             unread_count=unread,
             mention_count=mentions,
@@ -212,7 +215,7 @@ class Channels:
                     "direct conversations have no name", code="conversation_has_no_name"
                 )
             if not values:
-                return access.channel
+                return await self._reload(uow, channel_id)
             try:
                 await uow.channels.update_fields(channel_id, **values)
             except UniqueViolation as exc:
@@ -251,7 +254,7 @@ class Channels:
         async with self._ctx.storage.transaction() as uow:
             access = await access_channel(uow, actor, channel_id)
             if access.is_member:
-                return access.channel
+                return await self._reload(uow, channel_id)
             require_non_guest(actor, "join channels by themselves")
             if access.channel.archived_at is not None:
                 raise PermissionDenied("the channel is archived", code="channel_archived")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from courtyard.domain.channels import Channel
 from courtyard.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from courtyard.domain.events import (
@@ -64,8 +66,7 @@ class Messages:
         """
         body = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
         key = _clean_client_id(client_message_id)
-        if key is not None and (earlier := await self._replay(actor, channel_id, key)) is not None:
-            return earlier
+        # No look-up before sending: a retry is rare, and the unique index catches it.
         try:
             message, channel = await self._store_new(actor, channel_id, body, key, thread_root_id)
         except UniqueViolation:
@@ -142,17 +143,27 @@ class Messages:
                 await uow.channels.set_membership_flags(
                     channel_id, actor.user_id, last_read_seq=seq
                 )
-            message = await uow.messages.get(message_id)
-            assert message is not None
+            # A new message has no reactions, replies or pin: build it instead of reading it back.
+            message = Message(
+                id=message_id,
+                channel_id=channel_id,
+                seq=seq,
+                sender_id=actor.user_id,
+                text=body,
+                created_at=now,
+                thread_root_id=thread_root_id,
+                mentioned_user_ids=sorted(set(mentioned)),
+                mentions_channel=mentions.channel_wide,
+                mentions_here=mentions.here,
+                client_message_id=key,
+            )
             uow.outbox.append(MessageCreated(message=message), audience)
             if thread_root_id is not None:
                 root = await uow.messages.get(thread_root_id)
                 assert root is not None
                 uow.outbox.append(ThreadUpdated(root=root), audience)
-            # Read again so that 'after' hooks see a channel that agrees with the message
-            # (last_seq, last_message_at), not the one from before the send.
-            channel = await uow.channels.get(channel_id)
-            assert channel is not None
+        # 'after' hooks see the channel as the send left it.
+        channel = msgspec.structs.replace(access.channel, last_seq=seq, last_message_at=now)
         return message, channel
 
     async def _check_thread_root(self, uow: UnitOfWork, channel_id: int, root_id: int) -> None:

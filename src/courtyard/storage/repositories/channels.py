@@ -252,6 +252,44 @@ class ChannelRepository(Repository):
             .values(**flags)
         )
 
+    async def get_with_membership(
+        self, channel_id: int, user_id: int
+    ) -> tuple[Channel, Membership | None] | None:
+        """A channel (without conversation member ids) and the user's membership, one query."""
+        row = (
+            await self.conn.execute(
+                select(
+                    channels,
+                    memberships.c.user_id.label("member_user_id"),
+                    memberships.c.joined_at,
+                    memberships.c.last_read_seq,
+                    memberships.c.muted,
+                    memberships.c.starred,
+                )
+                .outerjoin(
+                    memberships,
+                    and_(
+                        memberships.c.channel_id == channels.c.id,
+                        memberships.c.user_id == user_id,
+                    ),
+                )
+                .where(channels.c.id == channel_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        membership = None
+        if row.member_user_id is not None:
+            membership = Membership(
+                channel_id=channel_id,
+                user_id=user_id,
+                joined_at=from_micros(row.joined_at),
+                last_read_seq=row.last_read_seq,
+                muted=bool(row.muted),
+                starred=bool(row.starred),
+            )
+        return _channel(row), membership
+
     async def channels_of(self, user_id: int) -> list[tuple[Channel, Membership]]:
         """Every channel the user is a member of, with their membership, in one query."""
         rows = await self.conn.execute(
