@@ -20,6 +20,7 @@ import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -80,7 +81,8 @@ class Realtime:
         self.options = options or RealtimeOptions()
         self.node = secrets.token_hex(6)
         self.hub = Hub()
-        self.sequencer = Sequencer(self.hub.dispatch, self._fetch_range)
+        self.sequencer = Sequencer(self._deliver, self._fetch_range)
+        self._listeners: list[Callable[[StoredEvent], None]] = []
         self.presence = PresenceTracker(
             self.node,
             self._publish_presence,
@@ -150,6 +152,15 @@ class Realtime:
         return self.sequencer.position
 
     # --- durable events -------------------------------------------------------------------
+    def add_listener(self, listener: Callable[[StoredEvent], None]) -> None:
+        """Call ``listener`` with every durable event this process delivers, in order."""
+        self._listeners.append(listener)
+
+    def _deliver(self, event: StoredEvent) -> None:
+        self.hub.dispatch(event)
+        for listener in self._listeners:
+            listener(event)
+
     def _on_commit(self, events: list[StoredEvent]) -> None:
         # Fan out on the next loop turn, so the request that committed answers first.
         asyncio.get_running_loop().call_soon(self.sequencer.receive, events)

@@ -316,6 +316,7 @@ class Accounts:
             if record.role is Role.OWNER and record.is_active and role is not Role.OWNER:
                 await self._keep_an_owner(uow)
             await uow.users.set_role(user_id, role, now=self._ctx.clock())
+            uow.after_commit(lambda: self._sessions.forget_user(user_id))
             record = await self._load(uow, user_id)
             uow.outbox.append(
                 UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
@@ -337,6 +338,7 @@ class Accounts:
                 await self._keep_an_owner(uow)
             if record.is_active:
                 await uow.users.set_deactivated(user_id, at=now, now=now)
+                uow.after_commit(lambda: self._sessions.forget_user(user_id))
                 await uow.credentials.delete_sessions_of(user_id)
                 record = await self._load(uow, user_id)
                 uow.outbox.append(
@@ -381,6 +383,7 @@ class Accounts:
             # A reset usually follows a compromise: the person's own tokens go too.
             await uow.credentials.revoke_tokens_of(user_id, now=self._ctx.clock())
             uow.outbox.append(*sessions_ended(user_id, reason="password reset"))
+            uow.after_commit(lambda: self._sessions.forget_user(user_id))
 
     async def find_user_id(self, login: str) -> int:
         """A user id by username or email (command-line administration)."""

@@ -39,6 +39,7 @@ class Services:
     def build(cls, ctx: ServiceContext, realtime: Realtime) -> Services:
         """Wire every service to the shared context."""
         sessions = Sessions(ctx)
+        realtime.add_listener(sessions.cache.on_event)
         channels = Channels(ctx)
         return cls(
             context=ctx,

@@ -11,6 +11,7 @@ from courtyard.domain.events import Audience, UserUpdated, sessions_ended
 from courtyard.domain.text import clean_name, clean_password
 from courtyard.domain.users import SCOPES, AccessToken, Actor, Session, User
 from courtyard.services.context import ServiceContext
+from courtyard.services.credential_cache import CredentialCache
 from courtyard.storage.repositories.users import UserRecord
 from courtyard.storage.unit_of_work import UnitOfWork
 
@@ -48,6 +49,11 @@ class Sessions:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
+        self.cache = CredentialCache()
+
+    def forget_user(self, user_id: int) -> None:
+        """Credentials of this user changed: authenticate them afresh from now on."""
+        self.cache.forget_user(user_id)
 
     async def sign_in(self, login: str, password: str, client: ClientInfo) -> SignedIn:
         """Check a username-or-email and password and open a session.
@@ -99,6 +105,16 @@ class Sessions:
     async def authenticate(self, secret: str) -> Actor:
         """Resolve a session or token secret to the acting user, or raise Unauthenticated."""
         kind = kind_of(secret)
+        token_hash = hash_secret(secret)
+        cached = self.cache.get(token_hash)
+        if cached is not None:
+            now = self._ctx.clock()
+            if cached.expires_at is None or cached.expires_at > now:
+                if now - cached.last_touch > self._ctx.policy.session_touch_interval:
+                    cached.last_touch = now
+                    await self._touch(cached.actor, now)
+                return cached.actor
+            self.cache.forget(token_hash)
         if kind is SecretKind.SESSION:
             return await self._authenticate_session(secret)
         if kind in (SecretKind.PERSONAL_TOKEN, SecretKind.BOT_TOKEN):
@@ -114,10 +130,7 @@ class Sessions:
             raise Unauthenticated("the session has expired; sign in again", code="session_expired")
         if not user.is_active:
             raise Unauthenticated("this account is deactivated", code="account_deactivated")
-        if now - session.last_seen_at > self._ctx.policy.session_touch_interval:
-            async with self._ctx.storage.transaction() as uow:
-                await uow.credentials.touch_session(session.id, now=now)
-        return Actor(
+        actor = Actor(
             user_id=user.id,
             username=user.username,
             role=user.role,
@@ -125,6 +138,10 @@ class Sessions:
             session_id=session.id,
             scopes=SCOPES,
         )
+        if now - session.last_seen_at > self._ctx.policy.session_touch_interval:
+            await self._touch(actor, now)
+        self.cache.put(hash_secret(secret), actor, expires_at=session.expires_at, last_touch=now)
+        return actor
 
     async def _authenticate_token(self, secret: str) -> Actor:
         now = self._ctx.clock()
@@ -137,13 +154,7 @@ class Sessions:
             raise Unauthenticated("the token has expired", code="token_expired")
         if not user.is_active:
             raise Unauthenticated("this account is deactivated", code="account_deactivated")
-        if (
-            token.last_used_at is None
-            or now - token.last_used_at > self._ctx.policy.session_touch_interval
-        ):
-            async with self._ctx.storage.transaction() as uow:
-                await uow.credentials.touch_token(token.id, now=now)
-        return Actor(
+        actor = Actor(
             user_id=user.id,
             username=user.username,
             role=user.role,
@@ -151,6 +162,40 @@ class Sessions:
             token_id=token.id,
             scopes=token.scopes,
         )
+        if (
+            token.last_used_at is None
+            or now - token.last_used_at > self._ctx.policy.session_touch_interval
+        ):
+            await self._touch(actor, now)
+        self.cache.put(hash_secret(secret), actor, expires_at=token.expires_at, last_touch=now)
+        return actor
+
+    def _announce(
+        self,
+        uow: UnitOfWork,
+        user_id: int,
+        session_ids: list[int] | None,
+        token_ids: list[int] | None,
+        reason: str,
+    ) -> None:
+        """Queue the event that closes sockets opened with the ended credentials, and forget
+        the user's cached credentials once the change has committed."""
+        uow.after_commit(lambda: self.cache.forget_user(user_id))
+        if session_ids == [] and not token_ids:
+            return
+        uow.outbox.append(
+            *sessions_ended(
+                user_id, session_ids=session_ids or [], token_ids=token_ids or [], reason=reason
+            )
+        )
+
+    async def _touch(self, actor: Actor, now: datetime) -> None:
+        """Record activity ("last seen"), at most once per touch interval per credential."""
+        async with self._ctx.storage.transaction() as uow:
+            if actor.session_id is not None:
+                await uow.credentials.touch_session(actor.session_id, now=now)
+            elif actor.token_id is not None:
+                await uow.credentials.touch_token(actor.token_id, now=now)
 
     async def sign_out(self, actor: Actor) -> None:
         """End the session the request came with."""
@@ -160,7 +205,7 @@ class Sessions:
             )
         async with self._ctx.storage.transaction() as uow:
             if await uow.credentials.delete_session(actor.session_id, user_id=actor.user_id):
-                _announce(uow, actor.user_id, [actor.session_id], None, "signed out")
+                self._announce(uow, actor.user_id, [actor.session_id], None, "signed out")
 
     async def list_sessions(self, actor: Actor) -> list[Session]:
         """The actor's sessions, marking the current one."""
@@ -173,7 +218,7 @@ class Sessions:
         async with self._ctx.storage.transaction() as uow:
             if not await uow.credentials.delete_session(session_id, user_id=actor.user_id):
                 raise NotFound("session not found")
-            _announce(uow, actor.user_id, [session_id], None, "session revoked")
+            self._announce(uow, actor.user_id, [session_id], None, "session revoked")
 
     async def sign_out_everywhere(self, actor: Actor) -> int:
         """End every session of the actor except the current one; returns how many ended."""
@@ -181,7 +226,7 @@ class Sessions:
             ended = await uow.credentials.delete_sessions_of(
                 actor.user_id, except_id=actor.session_id
             )
-            _announce(uow, actor.user_id, ended, None, "signed out everywhere")
+            self._announce(uow, actor.user_id, ended, None, "signed out everywhere")
         return len(ended)
 
     async def change_password(self, actor: Actor, current: str, new: str) -> None:
@@ -198,7 +243,7 @@ class Sessions:
             ended = await uow.credentials.delete_sessions_of(
                 actor.user_id, except_id=actor.session_id
             )
-            _announce(uow, actor.user_id, ended, None, "password changed")
+            self._announce(uow, actor.user_id, ended, None, "password changed")
 
     async def create_personal_token(
         self, actor: Actor, name: str, scopes: list[str], expires_in_days: int | None
@@ -239,24 +284,7 @@ class Sessions:
             if not (mine or admin_on_bot):
                 raise NotFound("token not found")
             await uow.credentials.revoke_token(token_id, now=self._ctx.clock())
-            _announce(uow, token.user_id, None, [token_id], "token revoked")
-
-
-def _announce(
-    uow: UnitOfWork,
-    user_id: int,
-    session_ids: list[int] | None,
-    token_ids: list[int] | None,
-    reason: str,
-) -> None:
-    """Queue the event that closes sockets opened with the ended credentials."""
-    if session_ids == [] and not token_ids:
-        return
-    uow.outbox.append(
-        *sessions_ended(
-            user_id, session_ids=session_ids or [], token_ids=token_ids or [], reason=reason
-        )
-    )
+            self._announce(uow, token.user_id, None, [token_id], "token revoked")
 
 
 async def issue_token(
