@@ -199,7 +199,9 @@ class EventSocket(asyncio.Protocol):
 
     async def _authenticate(self, secret: str) -> Actor | None:
         try:
-            actor = await self.endpoint.services.sessions.authenticate(secret)
+            # Queue behind the other handshakes instead of exhausting the connection pool.
+            async with self.endpoint.realtime.database_gate:
+                actor = await self.endpoint.services.sessions.authenticate(secret)
         except CourtyardError:
             return None
         if not actor.has_scope("read"):

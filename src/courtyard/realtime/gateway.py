@@ -40,12 +40,7 @@ from courtyard.realtime.connection import Connection, ConnectionState
 from courtyard.realtime.frames import PING_FRAME
 from courtyard.realtime.hub import Hub
 from courtyard.realtime.presence import PresenceTracker
-from courtyard.realtime.replay import (
-    ResyncRequired,
-    check_resumable,
-    replay_until,
-    start_cursor,
-)
+from courtyard.realtime.replay import prepare, replay_until
 from courtyard.realtime.sequencer import Sequencer
 from courtyard.realtime.wire import control_frame
 from courtyard.storage.repositories.events import StoredEvent
@@ -69,6 +64,7 @@ class RealtimeOptions:
     max_connections_per_user: int = 30
     max_connections_per_ip: int = 1000
     catch_up_interval: float = 1.0
+    database_concurrency: int = 8
     prune_interval: float = 3600.0
 
 
@@ -96,6 +92,7 @@ class Realtime:
         self._typing_sent: dict[tuple[int, int], float] = {}
         self._outgoing: asyncio.Queue[BusMessage] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._db_gate = asyncio.Semaphore(self.options.database_concurrency)
         self._started = False
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -145,6 +142,11 @@ class Realtime:
         with contextlib.suppress(Exception):
             await self.bus.close()
         self._started = False
+
+    @property
+    def database_gate(self) -> asyncio.Semaphore:
+        """Bounds concurrent database work of socket handshakes and replays."""
+        return self._db_gate
 
     @property
     def position(self) -> int:
@@ -273,21 +275,18 @@ class Realtime:
                 }
             )
         )
-        start = position if since is None else since
-        if since is not None:
-            try:
-                await check_resumable(self.storage, since, self.position)
-            except ResyncRequired as exc:
-                conn.write(
-                    control_frame(
-                        {"type": "resync_required", "position": position, "reason": str(exc)}
-                    )
-                )
-                start = position
-        cursor = await start_cursor(self.storage, conn.user_id, start)
+        cursor, resync = await prepare(self.storage, self._db_gate, conn.user_id, since, position)
+        if resync is not None:
+            conn.write(
+                control_frame({"type": "resync_required", "position": position, "reason": resync})
+            )
+        if cursor.position > self.position:
+            # The client holds state newer than this process has delivered (e.g. from
+            # GET /state): bring the stream up to it before going live.
+            await self.sequencer.catch_up_to(cursor.position)
         while not conn.closed:
             target = self.position
-            await replay_until(self.storage, conn, cursor, target)
+            await replay_until(self.storage, self._db_gate, conn, cursor, target)
             if conn.closed:
                 return
             if cursor.position >= self.position:

@@ -7,6 +7,7 @@ later join and leave undone, then re-applied event by event.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from courtyard.realtime.connection import Connection
@@ -25,10 +26,6 @@ class ReplayCursor:
     channels: set[int]
 
 
-class ResyncRequired(Exception):
-    """The client's position is outside the retained log; it must refetch over REST."""
-
-
 def visible(event: StoredEvent, user_id: int, is_guest: bool, channels: set[int]) -> bool:
     """The live audience rule, for one user whose membership (joins applied) is ``channels``."""
     if event.channel_id is not None and event.channel_id in channels:
@@ -38,37 +35,45 @@ def visible(event: StoredEvent, user_id: int, is_guest: bool, channels: set[int]
     return event.all_members and not is_guest
 
 
-async def start_cursor(storage: Storage, user_id: int, position: int) -> ReplayCursor:
-    """The user's membership as of ``position`` (which must be within the retained log)."""
-    async with storage.snapshot() as uow:
-        current = {channel.id for channel, _ in await uow.channels.channels_of(user_id)}
-        changes = await uow.events.membership_changes_after(user_id, position)
-    channels = set(current)
+async def prepare(
+    storage: Storage, gate: asyncio.Semaphore, user_id: int, since: int | None, current: int
+) -> tuple[ReplayCursor, str | None]:
+    """Where a connection's replay starts, and why it must resync (None if it need not).
+
+    One snapshot reads the log's bounds, the user's channels now and their membership changes
+    since the start, so the membership at the start position is exact.
+    """
+    async with gate, storage.snapshot() as uow:
+        oldest, newest = await uow.events.bounds()
+        newest = max(newest, current)
+        start = current if since is None else since
+        reason = None
+        if since is not None and since > newest:
+            reason = "position is ahead of the stream"
+        elif since is not None and oldest and since < oldest - 1:
+            reason = "position is older than the retention window"
+        if reason is not None:
+            start = current
+        channels = {channel.id for channel, _ in await uow.channels.channels_of(user_id)}
+        changes = await uow.events.membership_changes_after(user_id, start)
     for _, channel_id, joined in reversed(changes):
         if joined:
             channels.discard(channel_id)
         else:
             channels.add(channel_id)
-    return ReplayCursor(position=position, channels=channels)
-
-
-async def check_resumable(storage: Storage, since: int, newest_known: int) -> None:
-    """Raise ResyncRequired when events after ``since`` are no longer (or never were) kept."""
-    async with storage.snapshot() as uow:
-        oldest, newest = await uow.events.bounds()
-    newest = max(newest, newest_known)
-    if since > newest:
-        raise ResyncRequired("position is ahead of the stream")
-    if oldest and since < oldest - 1:
-        raise ResyncRequired("position is older than the retention window")
+    return ReplayCursor(position=start, channels=channels), reason
 
 
 async def replay_until(
-    storage: Storage, conn: Connection, cursor: ReplayCursor, target: int
+    storage: Storage, gate: asyncio.Semaphore, conn: Connection, cursor: ReplayCursor, target: int
 ) -> None:
-    """Send every event in ``(cursor.position, target]`` the user may see; advances ``cursor``."""
+    """Send every event in ``(cursor.position, target]`` the user may see; advances ``cursor``.
+
+    ``gate`` bounds how many connections read the database at once (a reconnect storm must
+    queue, not exhaust the connection pool); it is released while waiting for the client.
+    """
     while cursor.position < target and not conn.closed:
-        async with storage.snapshot() as uow:
+        async with gate, storage.snapshot() as uow:
             batch = await uow.events.read_after(cursor.position, until=target, limit=BATCH)
         for event in batch:
             channel_id = event.channel_id

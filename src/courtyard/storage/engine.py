@@ -44,11 +44,12 @@ class Database:
         self.url = normalise_database_url(url)
         self.dialect = "sqlite" if self.url.drivername.startswith("sqlite") else "postgresql"
         options: dict[str, Any] = {"echo": echo}
+        options.update(pool_size=pool_size, max_overflow=pool_size)
         if self.is_sqlite:
             self._prepare_sqlite_file()
             options["connect_args"] = {"timeout": 30}
         else:
-            options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+            options["pool_recycle"] = 1800
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
