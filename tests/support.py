@@ -300,27 +300,39 @@ async def start_org(factory: DatabaseFactory, workdir: Path, **setting_overrides
 
 
 class QueryCounter:
-    """Counts data statements (not BEGIN/COMMIT) sent to the database while active."""
+    """Counts data statements (not BEGIN/COMMIT) sent to the database while active.
+
+    Authentication bookkeeping (reading or touching sessions and tokens, which a per-process
+    cache makes come and go with time) is left out unless ``include_auth`` is set.
+    """
+
+    _AUTH_TABLES = (
+        "FROM sessions",
+        "UPDATE sessions",
+        "FROM access_tokens",
+        "UPDATE access_tokens",
+    )
 
     def __init__(self, services: Services) -> None:
         self._engine = services.context.storage.database.engine.sync_engine
         self.statements: list[str] = []
         self._active = False
+        self._include_auth = False
 
     def _listener(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if self._active and statement.lstrip().split(" ", 1)[0].upper() in (
-            "SELECT",
-            "INSERT",
-            "UPDATE",
-            "DELETE",
-            "WITH",
-        ):
-            self.statements.append(statement)
+        verb = statement.lstrip().split(" ", 1)[0].upper()
+        if not self._active or verb not in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
+            return
+        is_auth = any(table in statement for table in self._AUTH_TABLES)
+        if is_auth and not self._include_auth:
+            return
+        self.statements.append(statement)
 
     @contextlib.contextmanager
-    def counting(self) -> Iterator[QueryCounter]:
+    def counting(self, *, include_auth: bool = False) -> Iterator[QueryCounter]:
         """Count statements inside the block."""
         self.statements.clear()
+        self._include_auth = include_auth
         event.listen(self._engine, "before_cursor_execute", self._listener)
         self._active = True
         try:

@@ -15,7 +15,7 @@ async def test_repeated_requests_do_not_re_read_the_credential(
 ) -> None:
     person = await org.person("cached")
     await person.get("/api/v1/me")
-    with queries.counting() as counted:
+    with queries.counting(include_auth=True) as counted:
         await person.get("/api/v1/me")
     reads = [s for s in counted.statements if "sessions" in s or "access_tokens" in s]
     assert reads == [], counted.statements
