@@ -66,12 +66,25 @@ async def access_channel_for_posting(
     uow: UnitOfWork, actor: Actor, channel_id: int
 ) -> ChannelAccess:
     """A channel the actor may write to: they are a member and it is not archived."""
-    access = await access_channel(uow, actor, channel_id)
-    if not access.is_member:
+    found = await uow.channels.get_with_membership(channel_id, actor.user_id)
+    channel, membership = found if found is not None else (None, None)
+    return posting_access(actor, channel, membership)
+
+
+def posting_access(
+    actor: Actor, channel: Channel | None, membership: Membership | None
+) -> ChannelAccess:
+    """The posting rule on already-loaded rows (the batched send path loads many at once)."""
+    if channel is None:
+        raise NotFound(CHANNEL_NOT_FOUND)
+    visible = membership is not None or (channel.kind is ChannelKind.PUBLIC and not actor.is_guest)
+    if not visible:
+        raise NotFound(CHANNEL_NOT_FOUND)
+    if membership is None:
         raise PermissionDenied("join the channel before posting", code="not_a_member")
-    if access.channel.archived_at is not None:
+    if channel.archived_at is not None:
         raise PermissionDenied("the channel is archived", code="channel_archived")
-    return access
+    return ChannelAccess(channel, membership)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgspec
-
-from courtyard.domain.channels import Channel
-from courtyard.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from courtyard.domain.errors import InvalidInput, NotFound, PermissionDenied
 from courtyard.domain.events import (
     Audience,
-    MessageCreated,
     MessageDeleted,
     MessageEdited,
-    ThreadUpdated,
 )
 from courtyard.domain.mentions import find_mentions
 from courtyard.domain.messages import HistoryPage, Message, MessageVersion, PageRequest
@@ -23,13 +18,11 @@ from courtyard.plugins.manager import call_after_hook, chain_text_hook
 from courtyard.services.access import (
     MESSAGE_NOT_FOUND,
     access_channel,
-    access_channel_for_posting,
     access_message,
     access_message_for_writing,
 )
 from courtyard.services.context import ServiceContext
-from courtyard.storage.errors import UniqueViolation
-from courtyard.storage.repositories.messages import NewMessage
+from courtyard.services.message_writer import MessageWriter
 from courtyard.storage.unit_of_work import UnitOfWork
 
 CLIENT_ID_MAX = 64
@@ -48,6 +41,7 @@ class Messages:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
+        self._writer = MessageWriter(ctx)
 
     async def send_message(
         self,
@@ -66,133 +60,24 @@ class Messages:
         """
         body = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
         key = _clean_client_id(client_message_id)
-        # No look-up before sending: a retry is rare, and the unique index catches it.
-        try:
-            message, channel = await self._store_new(actor, channel_id, body, key, thread_root_id)
-        except UniqueViolation:
-            if key is None:
-                raise
-            earlier = await self._replay(actor, channel_id, key)
-            if earlier is None:
-                raise
-            return earlier
-        call_after_hook(
-            self._ctx.plugins.hook.courtyard_after_message_stored,
-            actor=actor,
-            channel=channel,
-            message=message,
-        )
-        return Sent(message=message, created=True)
-
-    async def _replay(self, actor: Actor, channel_id: int, key: str) -> Sent | None:
-        async with self._ctx.storage.snapshot() as uow:
-            earlier = await uow.messages.by_client_id(actor.user_id, key)
-        if earlier is None:
-            return None
-        if earlier.channel_id != channel_id:
-            raise Conflict(
-                "client_message_id was already used for a message in another channel",
-                code="client_message_id_reused",
-                field="client_message_id",
-            )
-        return Sent(message=earlier, created=False)
-
-    async def _store_new(
-        self, actor: Actor, channel_id: int, body: str, key: str | None, thread_root_id: int | None
-    ) -> tuple[Message, Channel]:
-        now = self._ctx.clock()
-        async with self._ctx.storage.transaction() as uow:
-            access = await access_channel_for_posting(uow, actor, channel_id)
-            if thread_root_id is not None:
-                await self._check_thread_root(uow, channel_id, thread_root_id)
-            body = chain_text_hook(
-                self._ctx.plugins.hook.courtyard_before_message_stored,
-                "text",
+        written = await self._writer.write(actor, channel_id, body, key, thread_root_id)
+        if written.created and written.channel is not None:
+            call_after_hook(
+                self._ctx.plugins.hook.courtyard_after_message_stored,
                 actor=actor,
-                channel=access.channel,
-                text=body,
-                thread_root_id=thread_root_id,
+                channel=written.channel,
+                message=written.message,
             )
-            body = clean_message_text(body, max_length=self._ctx.policy.max_message_chars)
-            mentions = find_mentions(body)
-            mentioned = await self._mentioned_members(uow, channel_id, mentions.usernames)
-            seq = await uow.channels.next_seq(channel_id, now=now)
-            message_id = await uow.messages.insert(
-                NewMessage(
-                    channel_id=channel_id,
-                    seq=seq,
-                    sender_id=actor.user_id,
-                    text=body,
-                    thread_root_id=thread_root_id,
-                    client_message_id=key,
-                    mentions_channel=mentions.channel_wide,
-                    mentions_here=mentions.here,
-                ),
-                now=now,
-            )
-            await uow.messages.insert_mentions(
-                message_id, mentioned, channel_id=channel_id, seq=seq
-            )
-            audience = Audience(channel_id=channel_id)
-            if thread_root_id is not None:
-                await uow.messages.record_reply(thread_root_id, replier_id=actor.user_id, now=now)
-            else:
-                # Posting in a channel means you have read it (as in Slack and Mattermost).
-                # No read_marker.moved event: every client infers it from message.created
-                # (docs/events.md), which halves the events of a busy channel.
-                await uow.channels.set_membership_flags(
-                    channel_id, actor.user_id, last_read_seq=seq
-                )
-            # A new message has no reactions, replies or pin: build it instead of reading it back.
-            message = Message(
-                id=message_id,
-                channel_id=channel_id,
-                seq=seq,
-                sender_id=actor.user_id,
-                text=body,
-                created_at=now,
-                thread_root_id=thread_root_id,
-                mentioned_user_ids=sorted(set(mentioned)),
-                mentions_channel=mentions.channel_wide,
-                mentions_here=mentions.here,
-                client_message_id=key,
-            )
-            uow.outbox.append(MessageCreated(message=message), audience)
-            if thread_root_id is not None:
-                root = await uow.messages.get(thread_root_id)
-                assert root is not None
-                uow.outbox.append(ThreadUpdated(root=root), audience)
-        # 'after' hooks see the channel as the send left it.
-        channel = msgspec.structs.replace(access.channel, last_seq=seq, last_message_at=now)
-        return message, channel
-
-    async def _check_thread_root(self, uow: UnitOfWork, channel_id: int, root_id: int) -> None:
-        root = await uow.messages.get_record(root_id)
-        if root is None or root.channel_id != channel_id:
-            raise NotFound(
-                "thread root not found", code="thread_root_not_found", field="thread_root_id"
-            )
-        if root.thread_root_id is not None:
-            raise InvalidInput(
-                "reply to the thread's root message, not to a reply",
-                field="thread_root_id",
-                code="nested_thread",
-            )
-        if root.deleted:
-            raise InvalidInput(
-                "the thread root was deleted", field="thread_root_id", code="thread_root_deleted"
-            )
+        return Sent(message=written.message, created=written.created)
 
     async def _mentioned_members(
         self, uow: UnitOfWork, channel_id: int, usernames: frozenset[str]
     ) -> list[int]:
         if not usernames:
             return []
-        records = await uow.users.by_usernames(usernames)
-        if not records:
-            return []
-        member_ids = set(await uow.channels.member_ids(channel_id))
-        return [r.id for r in records if r.id in member_ids and r.is_active]
+        records = [r for r in await uow.users.by_usernames(usernames) if r.is_active]
+        members = await uow.channels.members_among(channel_id, [r.id for r in records])
+        return sorted(r.id for r in records if r.id in members)
 
     async def edit_message(self, actor: Actor, message_id: int, text: str) -> Message:
         """Change your own message; every earlier text is kept in its history."""

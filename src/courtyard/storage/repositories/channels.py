@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -96,6 +96,67 @@ class ChannelRepository(Repository):
         if row is None:
             return None
         return _channel(row, await self.member_ids(row.id))
+
+    async def allocate_seqs(self, channel_id: int, count: int, *, now: datetime) -> int:
+        """Reserve ``count`` sequence numbers; returns the last (the first is last - count + 1).
+
+        Like :meth:`next_seq`, the row lock held until commit keeps numbers gap-free.
+        """
+        result = await self.conn.execute(
+            update(channels)
+            .where(channels.c.id == channel_id)
+            .values(last_seq=channels.c.last_seq + count, last_message_at=to_micros(now))
+            .returning(channels.c.last_seq)
+        )
+        return int(result.scalar_one())
+
+    async def posting_views(
+        self, pairs: set[tuple[int, int]]
+    ) -> dict[tuple[int, int], tuple[Channel | None, Membership | None]]:
+        """For (channel, user) pairs: the channel and that user's membership, in two queries."""
+        channel_ids = sorted({channel for channel, _ in pairs})
+        user_ids = sorted({user for _, user in pairs})
+        found = {
+            row.id: _channel(row)
+            for row in await self.conn.execute(
+                select(channels).where(channels.c.id.in_(channel_ids))
+            )
+        }
+        members = {
+            (row.channel_id, row.user_id): _membership(row)
+            for row in await self.conn.execute(
+                select(memberships).where(
+                    memberships.c.channel_id.in_(channel_ids), memberships.c.user_id.in_(user_ids)
+                )
+            )
+        }
+        return {pair: (found.get(pair[0]), members.get(pair)) for pair in pairs}
+
+    async def members_among(self, channel_id: int, user_ids: Iterable[int]) -> set[int]:
+        """Which of ``user_ids`` are members of the channel (without loading every member)."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return set()
+        rows = await self.conn.execute(
+            select(memberships.c.user_id).where(
+                memberships.c.channel_id == channel_id, memberships.c.user_id.in_(ids)
+            )
+        )
+        return {row.user_id for row in rows}
+
+    async def set_read_markers(self, markers: Sequence[tuple[int, int, int]]) -> None:
+        """Move several (channel, user) read markers to ``seq`` in one round trip."""
+        if not markers:
+            return
+        await self.conn.execute(
+            update(memberships)
+            .where(
+                memberships.c.channel_id == bindparam("m_channel"),
+                memberships.c.user_id == bindparam("m_user"),
+            )
+            .values(last_read_seq=bindparam("m_seq")),
+            [{"m_channel": c, "m_user": u, "m_seq": q} for c, u, q in markers],
+        )
 
     async def next_seq(self, channel_id: int, *, now: datetime) -> int:
         """Allocate the channel's next message sequence number.

@@ -97,6 +97,61 @@ class MessageRepository(Repository):
         )
         return int(result.scalar_one())
 
+    async def insert_many(self, news: Sequence[NewMessage], *, now: datetime) -> list[int]:
+        """Store several messages in one statement; ids come back in the given order.
+
+        UniqueViolation if any (sender, client_message_id) was used already.
+        """
+        stamp = to_micros(now)
+        result = await translating_unique(
+            self.conn.execute(
+                messages.insert().returning(messages.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "channel_id": new.channel_id,
+                        "seq": new.seq,
+                        "sender_id": new.sender_id,
+                        "text": new.text,
+                        "created_at": stamp,
+                        "version": 1,
+                        "thread_root_id": new.thread_root_id,
+                        "reply_count": 0,
+                        "reply_participant_ids": "[]",
+                        "mentions_channel": new.mentions_channel,
+                        "mentions_here": new.mentions_here,
+                        "client_message_id": new.client_message_id,
+                    }
+                    for new in news
+                ],
+            )
+        )
+        return [int(row[0]) for row in result]
+
+    async def insert_mention_rows(self, rows: Sequence[dict[str, int]]) -> None:
+        """Record mentions of several messages: dicts of message_id, user_id, channel_id, seq."""
+        if rows:
+            await self.conn.execute(mentions.insert(), list(rows))
+
+    async def by_client_ids(
+        self, keys: Sequence[tuple[int, str]]
+    ) -> dict[tuple[int, str], Message]:
+        """Messages already sent with these (sender, client_message_id) keys."""
+        if not keys:
+            return {}
+        wanted = set(keys)
+        rows = [
+            row
+            for row in await self.conn.execute(
+                select(messages).where(
+                    messages.c.sender_id.in_(sorted({sender for sender, _ in wanted})),
+                    messages.c.client_message_id.in_(sorted({key for _, key in wanted})),
+                )
+            )
+            if (row.sender_id, row.client_message_id) in wanted
+        ]
+        hydrated = await self.hydrate(rows)
+        return {(m.sender_id, m.client_message_id or ""): m for m in hydrated}
+
     async def insert_mentions(
         self, message_id: int, user_ids: Sequence[int], *, channel_id: int, seq: int
     ) -> None:

@@ -1,0 +1,333 @@
+"""Group commit for sending messages: many sends, one transaction.
+
+Sends that arrive while a transaction is running wait for the next one and are written
+together: one statement to check every sender's access, one sequence reservation per channel,
+one insert for all messages, one for all events. Under load this divides the per-message
+database work by the batch size; alone, a send is a batch of one and costs what it did.
+
+Each send keeps its own outcome: one sender's refusal (not a member, rejected by a plugin)
+never fails the others. Only an unexpected database error fails the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+
+from courtyard.domain.channels import Channel
+from courtyard.domain.errors import Conflict, InvalidInput, NotFound
+from courtyard.domain.events import Audience, MessageCreated, ThreadUpdated
+from courtyard.domain.mentions import Mentions, find_mentions
+from courtyard.domain.messages import Message
+from courtyard.domain.text import clean_message_text
+from courtyard.domain.users import Actor
+from courtyard.plugins.manager import chain_text_hook
+from courtyard.services.access import ChannelAccess, posting_access
+from courtyard.services.context import ServiceContext
+from courtyard.storage.errors import UniqueViolation
+from courtyard.storage.repositories.messages import NewMessage
+from courtyard.storage.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a send produced: the message, the channel as the send left it, and whether it
+    is new (False: a retry of an earlier send with the same client_message_id)."""
+
+    message: Message
+    channel: Channel | None
+    created: bool
+
+
+@dataclass(slots=True)
+class PendingSend:
+    """A validated send waiting for its batch."""
+
+    actor: Actor
+    channel_id: int
+    text: str
+    client_message_id: str | None
+    thread_root_id: int | None
+    future: asyncio.Future[Written] = field(repr=False)
+
+
+@dataclass(slots=True)
+class _Accepted:
+    index: int
+    send: PendingSend
+    access: ChannelAccess
+    text: str
+    mentions: Mentions
+    mentioned: list[int] = field(default_factory=list)
+    seq: int = 0
+
+
+class MessageWriter:
+    """Queues sends and writes them in batches, one transaction at a time per process."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        self._queue: list[PendingSend] = []
+        self._draining = False
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def write(
+        self,
+        actor: Actor,
+        channel_id: int,
+        text: str,
+        client_message_id: str | None,
+        thread_root_id: int | None,
+    ) -> Written:
+        """Queue a send and wait for the transaction that stores it."""
+        loop = asyncio.get_running_loop()
+        send = PendingSend(
+            actor, channel_id, text, client_message_id, thread_root_id, loop.create_future()
+        )
+        self._queue.append(send)
+        if not self._draining:
+            self._draining = True
+            self._drainer = loop.create_task(self._drain(), name="message-writer")
+        return await send.future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._write_batch(batch)
+        finally:
+            self._draining = False
+
+    async def _write_batch(self, batch: list[PendingSend]) -> None:
+        try:
+            outcomes = await self._store(batch)
+        except UniqueViolation:
+            # Another process used one of these idempotency keys meanwhile: store one by one,
+            # so each retry finds the message that won.
+            outcomes = []
+            for send in batch:
+                try:
+                    outcomes.extend(await self._store([send]))
+                except UniqueViolation:
+                    outcomes.extend(await self._store([send]))
+                except Exception as exc:
+                    outcomes.append(exc)
+        except Exception as exc:
+            outcomes = [exc] * len(batch)
+        for send, outcome in zip(batch, outcomes, strict=True):
+            if send.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                send.future.set_exception(outcome)
+            else:
+                send.future.set_result(outcome)
+
+    async def _store(self, batch: list[PendingSend]) -> list[Written | BaseException]:
+        now = self._ctx.clock()
+        outcomes: list[Written | BaseException | None] = [None] * len(batch)
+        duplicates: dict[int, int] = {}
+        async with self._ctx.storage.transaction() as uow:
+            accepted = await self._accept(uow, batch, outcomes, duplicates)
+            if accepted:
+                await self._resolve_mentions(uow, accepted)
+                await self._reserve_seqs(uow, accepted, now)
+                messages = await self._insert(uow, accepted, now)
+                await self._after_insert(uow, accepted, messages, now)
+                for item, message in zip(accepted, messages, strict=True):
+                    channel = msgspec.structs.replace(
+                        item.access.channel, last_seq=item.seq, last_message_at=now
+                    )
+                    outcomes[item.index] = Written(message, channel, created=True)
+        for index, first in duplicates.items():
+            earlier = outcomes[first]
+            if isinstance(earlier, Written):
+                same = earlier.message.channel_id == batch[index].channel_id
+                outcomes[index] = (
+                    Written(earlier.message, None, created=False) if same else _key_reused()
+                )
+            else:
+                outcomes[index] = earlier
+        return [o if o is not None else RuntimeError("send was not processed") for o in outcomes]
+
+    async def _accept(
+        self,
+        uow: UnitOfWork,
+        batch: list[PendingSend],
+        outcomes: list[Written | BaseException | None],
+        duplicates: dict[int, int],
+    ) -> list[_Accepted]:
+        keys = [(s.actor.user_id, s.client_message_id) for s in batch if s.client_message_id]
+
+        existing = await uow.messages.by_client_ids(keys)
+        views = await uow.channels.posting_views({(s.channel_id, s.actor.user_id) for s in batch})
+        accepted: list[_Accepted] = []
+        first_with_key: dict[tuple[int, str], int] = {}
+        for index, send in enumerate(batch):
+            key = (send.actor.user_id, send.client_message_id or "")
+            try:
+                if send.client_message_id and key in existing:
+                    earlier = existing[key]
+                    if earlier.channel_id != send.channel_id:
+                        raise _key_reused()
+                    outcomes[index] = Written(earlier, None, created=False)
+                    continue
+                if send.client_message_id and key in first_with_key:
+                    duplicates[index] = first_with_key[key]
+                    continue
+                channel, membership = views[(send.channel_id, send.actor.user_id)]
+                access = posting_access(send.actor, channel, membership)
+                if send.thread_root_id is not None:
+                    await _check_thread_root(uow, send.channel_id, send.thread_root_id)
+                text = chain_text_hook(
+                    self._ctx.plugins.hook.courtyard_before_message_stored,
+                    "text",
+                    actor=send.actor,
+                    channel=access.channel,
+                    text=send.text,
+                    thread_root_id=send.thread_root_id,
+                )
+                text = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
+            except Exception as exc:  # this send's refusal (or a crashing plugin) only
+                outcomes[index] = exc
+                continue
+            if send.client_message_id:
+                first_with_key[key] = index
+            accepted.append(_Accepted(index, send, access, text, find_mentions(text)))
+        return accepted
+
+    async def _resolve_mentions(self, uow: UnitOfWork, accepted: list[_Accepted]) -> None:
+        names = {name for item in accepted for name in item.mentions.usernames}
+        if not names:
+            return
+        by_name = {r.username: r for r in await uow.users.by_usernames(names) if r.is_active}
+        wanted: dict[int, set[int]] = defaultdict(set)
+        for item in accepted:
+            for name in item.mentions.usernames:
+                if name in by_name:
+                    wanted[item.send.channel_id].add(by_name[name].id)
+        members = {
+            channel_id: await uow.channels.members_among(channel_id, ids)
+            for channel_id, ids in wanted.items()
+        }
+        for item in accepted:
+            ids = {by_name[n].id for n in item.mentions.usernames if n in by_name}
+            item.mentioned = sorted(ids & members.get(item.send.channel_id, set()))
+
+    async def _reserve_seqs(
+        self, uow: UnitOfWork, accepted: list[_Accepted], now: datetime
+    ) -> None:
+        per_channel: dict[int, list[_Accepted]] = defaultdict(list)
+        for item in accepted:
+            per_channel[item.send.channel_id].append(item)
+        for channel_id in sorted(per_channel):
+            items = per_channel[channel_id]
+            last = await uow.channels.allocate_seqs(channel_id, len(items), now=now)
+            for offset, item in enumerate(items):
+                item.seq = last - len(items) + 1 + offset
+
+    async def _insert(
+        self, uow: UnitOfWork, accepted: list[_Accepted], now: datetime
+    ) -> list[Message]:
+        ids = await uow.messages.insert_many(
+            [
+                NewMessage(
+                    channel_id=item.send.channel_id,
+                    seq=item.seq,
+                    sender_id=item.send.actor.user_id,
+                    text=item.text,
+                    thread_root_id=item.send.thread_root_id,
+                    client_message_id=item.send.client_message_id,
+                    mentions_channel=item.mentions.channel_wide,
+                    mentions_here=item.mentions.here,
+                )
+                for item in accepted
+            ],
+            now=now,
+        )
+        await uow.messages.insert_mention_rows(
+            [
+                {
+                    "message_id": mid,
+                    "user_id": uid,
+                    "channel_id": item.send.channel_id,
+                    "seq": item.seq,
+                }
+                for item, mid in zip(accepted, ids, strict=True)
+                for uid in item.mentioned
+            ]
+        )
+        # A new message has no reactions, replies or pin: built, not read back.
+        return [
+            Message(
+                id=mid,
+                channel_id=item.send.channel_id,
+                seq=item.seq,
+                sender_id=item.send.actor.user_id,
+                text=item.text,
+                created_at=now,
+                thread_root_id=item.send.thread_root_id,
+                mentioned_user_ids=item.mentioned,
+                mentions_channel=item.mentions.channel_wide,
+                mentions_here=item.mentions.here,
+                client_message_id=item.send.client_message_id,
+            )
+            for item, mid in zip(accepted, ids, strict=True)
+        ]
+
+    async def _after_insert(
+        self, uow: UnitOfWork, accepted: list[_Accepted], messages: list[Message], now: datetime
+    ) -> None:
+        # Posting in a channel means you have read it (as in Slack and Mattermost); no
+        # read_marker.moved event — clients infer it from message.created (docs/events.md).
+        markers: dict[tuple[int, int], int] = {}
+        for item in accepted:
+            if item.send.thread_root_id is None:
+                markers[(item.send.channel_id, item.send.actor.user_id)] = item.seq
+        await uow.channels.set_read_markers([(c, u, q) for (c, u), q in markers.items()])
+        # Events in sequence order; a reply is followed by its root's new summary.
+        for item, message in zip(accepted, messages, strict=True):
+            audience = Audience(channel_id=item.send.channel_id)
+            uow.outbox.append(MessageCreated(message=message), audience)
+            root_id = item.send.thread_root_id
+            if root_id is not None:
+                await uow.messages.record_reply(
+                    root_id, replier_id=item.send.actor.user_id, now=now
+                )
+                root = await uow.messages.get(root_id)
+                assert root is not None
+                uow.outbox.append(ThreadUpdated(root=root), audience)
+
+
+async def _check_thread_root(uow: UnitOfWork, channel_id: int, root_id: int) -> None:
+    root = await uow.messages.get_record(root_id)
+    if root is None or root.channel_id != channel_id:
+        raise NotFound(
+            "thread root not found", code="thread_root_not_found", field="thread_root_id"
+        )
+    if root.thread_root_id is not None:
+        raise InvalidInput(
+            "reply to the thread's root message, not to a reply",
+            field="thread_root_id",
+            code="nested_thread",
+        )
+    if root.deleted:
+        raise InvalidInput(
+            "the thread root was deleted", field="thread_root_id", code="thread_root_deleted"
+        )
+
+
+def _key_reused() -> Conflict:
+    return Conflict(
+        "client_message_id was already used for a message in another channel",
+        code="client_message_id_reused",
+        field="client_message_id",
+    )
