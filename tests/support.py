@@ -23,6 +23,7 @@ from sqlalchemy import event
 from courtyard.app import Application, build_application, build_services
 from courtyard.services.registry import Services
 from courtyard.settings import Settings, load_settings
+from courtyard.storage.engine import background_work
 from courtyard.storage.migrate import upgrade_async
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -323,6 +324,8 @@ class QueryCounter:
         verb = statement.lstrip().split(" ", 1)[0].upper()
         if not self._active or verb not in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
             return
+        if background_work.get():
+            return  # housekeeping (event-log catch-up, pruning) running at the same moment
         is_auth = any(table in statement for table in self._AUTH_TABLES)
         if is_auth and not self._include_auth:
             return

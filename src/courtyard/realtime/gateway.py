@@ -43,6 +43,7 @@ from courtyard.realtime.presence import PresenceTracker
 from courtyard.realtime.replay import prepare, replay_until
 from courtyard.realtime.sequencer import Sequencer
 from courtyard.realtime.wire import control_frame
+from courtyard.storage.engine import background_work
 from courtyard.storage.repositories.events import StoredEvent
 from courtyard.storage.unit_of_work import Storage
 
@@ -361,6 +362,7 @@ class Realtime:
 
     # --- housekeeping ---------------------------------------------------------------------
     async def _every(self, seconds: float, job: object) -> None:
+        background_work.set(True)
         while True:
             await asyncio.sleep(seconds)
             try:

@@ -8,6 +8,7 @@ readers never block. PostgreSQL uses a normal pool at READ COMMITTED.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,15 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from courtyard.storage.sqlite_inline import inline_connector
+
 logger = logging.getLogger(__name__)
+
+background_work: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "courtyard_background_work", default=False
+)
+"""Set by housekeeping loops, so statement counters (tests, diagnostics) can tell their
+queries from the ones a request makes."""
 
 _WRITE_OPTION = "courtyard_write"
 
@@ -43,17 +52,31 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = normalise_database_url(url)
         self.dialect = "sqlite" if self.url.drivername.startswith("sqlite") else "postgresql"
-        options: dict[str, Any] = {"echo": echo}
-        options.update(pool_size=pool_size, max_overflow=pool_size)
-        if self.is_sqlite:
-            self._prepare_sqlite_file()
-            options["connect_args"] = {"timeout": 30}
-        else:
-            options["pool_recycle"] = 1800
-        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        # Every connection use ends in an explicit commit or rollback, so the pool need not
+        # roll back again when a connection is returned.
+        options: dict[str, Any] = {
+            "echo": echo,
+            "pool_size": pool_size,
+            "max_overflow": pool_size,
+            "pool_reset_on_return": None,
+        }
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
+            self._prepare_sqlite_file()
+            path = self.url.database or ""
+            # Ordinary statements run inline on the event loop (see sqlite_inline); long reads
+            # use aiosqlite's thread so they cannot stall everyone else.
+            self.engine: AsyncEngine = create_async_engine(
+                self.url, async_creator=inline_connector(path, timeout=10), **options
+            )
+            self.heavy_engine: AsyncEngine = create_async_engine(
+                self.url, connect_args={"timeout": 30}, **options
+            )
             _install_sqlite_hooks(self.engine)
+            _install_sqlite_hooks(self.heavy_engine)
+        else:
+            self.engine = create_async_engine(self.url, pool_recycle=1800, **options)
+            self.heavy_engine = self.engine
 
     @property
     def is_sqlite(self) -> bool:
@@ -76,14 +99,20 @@ class Database:
                 yield conn
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction with one consistent snapshot."""
-        async with self._transaction(write=False) as conn:
+    async def read(self, *, heavy: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction with one consistent snapshot.
+
+        ``heavy`` reads (scans, exports) run off the event loop on SQLite.
+        """
+        async with self._transaction(write=False, heavy=heavy) as conn:
             yield conn
 
     @asynccontextmanager
-    async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+    async def _transaction(
+        self, *, write: bool, heavy: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        engine = self.heavy_engine if heavy else self.engine
+        async with engine.connect() as conn:
             if write:
                 await conn.execution_options(**{_WRITE_OPTION: True})
             async with conn.begin():
@@ -102,6 +131,8 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self.heavy_engine is not self.engine:
+            await self.heavy_engine.dispose()
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:

@@ -72,9 +72,9 @@ class Storage:
                 _run_safely(lambda listener=listener: listener(written))  # type: ignore[misc]
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[UnitOfWork]:
-        """A read-only unit of work over one consistent snapshot."""
-        async with self.database.read() as conn:
+    async def snapshot(self, *, heavy: bool = False) -> AsyncIterator[UnitOfWork]:
+        """A read-only unit of work over one consistent snapshot (``heavy``: long reads)."""
+        async with self.database.read(heavy=heavy) as conn:
             yield UnitOfWork(conn, self.database.dialect)
 
 
