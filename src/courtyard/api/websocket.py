@@ -25,16 +25,24 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
-from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from courtyard.api.deps import SESSION_COOKIE
+from courtyard.api.wsframes import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_TEXT,
+    FrameError,
+    read_frames,
+)
 from courtyard.domain.errors import CourtyardError
 from courtyard.domain.users import Actor
 from courtyard.realtime import closecodes
 from courtyard.realtime.connection import Connection
+from courtyard.realtime.frames import close_frame, pong_frame
 from courtyard.realtime.gateway import Realtime
 from courtyard.realtime.wire import (
     Activity,
@@ -75,7 +83,34 @@ class EventEndpoint:
 
 
 class EventSocket(asyncio.Protocol):
-    """One client's event socket."""
+    """One client's event socket.
+
+    Until the upgrade, the ``websockets`` library's sans-I/O protocol parses the HTTP request
+    and builds the response; after it, :mod:`courtyard.api.wsframes` reads client frames and
+    the hub writes pre-encoded server frames.
+    """
+
+    __slots__ = (
+        "accepted",
+        "close_received",
+        "close_sent",
+        "conn",
+        "endpoint",
+        "fragment_size",
+        "fragments",
+        "handshake",
+        "ip",
+        "loop",
+        "pending",
+        "pending_since",
+        "refilled",
+        "server_state",
+        "tasks",
+        "timer",
+        "tokens",
+        "transport",
+        "violations",
+    )
 
     def __init__(
         self,
@@ -90,18 +125,21 @@ class EventSocket(asyncio.Protocol):
         self.endpoint = endpoint
         self.server_state = server_state
         self.loop = _loop or asyncio.get_running_loop()
-        self.ws = ServerProtocol(max_size=endpoint.max_frame_bytes)
+        self.handshake: ServerProtocol | None = ServerProtocol(max_size=endpoint.max_frame_bytes)
         self.transport: asyncio.Transport | None = None
         self.ip = ""
         self.conn: Connection | None = None
         self.accepted = False
+        self.close_sent = False
+        self.close_received = False
         self.pending_since: int | None = None
-        self.fragments: list[bytes] = []
+        self.pending: bytearray | None = None  # an incomplete frame, if any
+        self.fragments: list[bytes] | None = None  # an incomplete message, if any
         self.fragment_size = 0
         self.tokens = float(endpoint.frame_burst)
         self.refilled = time.monotonic()
         self.violations = 0
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[None]] | None = None
         self.timer: asyncio.TimerHandle | None = None
 
     # --- asyncio.Protocol -----------------------------------------------------------------
@@ -125,7 +163,7 @@ class EventSocket(asyncio.Protocol):
         self.endpoint.open_sockets.discard(self)
         if self.timer is not None:
             self.timer.cancel()
-        for task in self.tasks:
+        for task in self.tasks or ():
             task.cancel()
         if self.conn is not None:
             self.endpoint.realtime.closed(self.conn)
@@ -141,19 +179,32 @@ class EventSocket(asyncio.Protocol):
             self.conn.resume_writing()
 
     def data_received(self, data: bytes) -> None:
-        """Feed bytes to the WebSocket parser and act on what it finds."""
-        self.ws.receive_data(data)
-        for event in self.ws.events_received():
-            if isinstance(event, Request):
-                self._on_request(event)
-            elif isinstance(event, Frame):
-                self._on_frame(event)
-        self._flush()
+        """Handshake bytes go to the library; frames after the upgrade to our reader."""
+        if self.handshake is not None:
+            self._handshake_data(data)
+            return
+        if self.close_received:
+            return
+        buffer = self.pending
+        if buffer is None:
+            buffer = bytearray(data)
+        else:
+            buffer += data
+        try:
+            frames, used = read_frames(buffer, self.endpoint.max_frame_bytes)
+        except FrameError as exc:
+            self.pending = None
+            self.close(exc.code, exc.reason)
+            return
+        del buffer[:used]
+        self.pending = buffer or None
+        for opcode, fin, payload in frames:
+            self._on_frame(opcode, fin, payload)
+            if self.close_received or self.transport is None or self.transport.is_closing():
+                return
 
     def eof_received(self) -> bool | None:
-        """The client half-closed."""
-        self.ws.receive_eof()
-        self._flush()
+        """The client half-closed: close our side too."""
         return None
 
     def shutdown(self) -> None:
@@ -161,6 +212,15 @@ class EventSocket(asyncio.Protocol):
         self.close(closecodes.GOING_AWAY, "server restarting")
 
     # --- handshake and authentication -----------------------------------------------------
+    def _handshake_data(self, data: bytes) -> None:
+        handshake = self.handshake
+        assert handshake is not None
+        handshake.receive_data(data)
+        for event in handshake.events_received():
+            if isinstance(event, Request):
+                self._on_request(event)
+        self._flush_handshake()
+
     def _on_request(self, request: Request) -> None:
         endpoint = self.endpoint
         target = urlsplit(request.path)
@@ -209,17 +269,36 @@ class EventSocket(asyncio.Protocol):
         return actor
 
     def _accept(self, request: Request) -> None:
-        response = self.ws.accept(request)
-        self.ws.send_response(response)
+        handshake = self.handshake
+        if handshake is None or self.transport is None or self.transport.is_closing():
+            return
+        response = handshake.accept(request)
+        handshake.send_response(response)
         self.accepted = response.status_code == HTTPStatus.SWITCHING_PROTOCOLS
-        self._flush()
+        self._flush_handshake()
+        if self.accepted:
+            # The library's work is done; frames are read by read_frames from here on.
+            leftover = bytes(handshake.reader.buffer)
+            self.handshake = None
+            if leftover:
+                self.data_received(leftover)
 
     def _reject(self, status: HTTPStatus, text: str) -> None:
-        response = self.ws.reject(status, text + "\n")
-        self.ws.send_response(response)
-        self._flush()
-        if self.transport is not None:
-            self.transport.close()
+        handshake = self.handshake
+        if handshake is None or self.transport is None:
+            return
+        response = handshake.reject(status, text + "\n")
+        handshake.send_response(response)
+        self._flush_handshake()
+        self.handshake = None
+        self.transport.close()
+
+    def _flush_handshake(self) -> None:
+        if self.handshake is None or self.transport is None:
+            return
+        for chunk in self.handshake.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
 
     def _auth_timed_out(self) -> None:
         if self.conn is None:
@@ -236,17 +315,17 @@ class EventSocket(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        assert self.transport is not None
-        if self.ws.state is not State.OPEN:
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.close_sent:
             return
         realtime = self.endpoint.realtime
         # The outbound-buffer cap is the transport's high-water mark (see Connection).
-        self.transport.set_write_buffer_limits(
+        transport.set_write_buffer_limits(
             high=realtime.options.max_buffer_bytes, low=realtime.options.max_buffer_bytes // 4
         )
         self.conn = Connection(
             connection_id=realtime.new_connection_id(),
-            transport=self.transport,
+            transport=transport,
             user_id=actor.user_id,
             is_guest=actor.is_guest,
             ip=self.ip,
@@ -258,28 +337,35 @@ class EventSocket(asyncio.Protocol):
         await realtime.open(self.conn, self.pending_since)
 
     # --- frames from the client -----------------------------------------------------------
-    def _on_frame(self, frame: Frame) -> None:
+    def _on_frame(self, opcode: int, fin: bool, payload: bytes) -> None:
         if self.conn is not None:
             self.conn.last_received = time.monotonic()
-        opcode = frame.opcode
-        if opcode is Opcode.TEXT or opcode is Opcode.CONT:
-            self._on_data(frame)
-        elif opcode is Opcode.BINARY:
+        if opcode in (OP_TEXT, OP_CONTINUATION):
+            self._on_data(opcode, fin, payload)
+        elif opcode == OP_PING:
+            if self.transport is not None and not self.close_sent:
+                self.transport.write(pong_frame(payload))
+        elif opcode == OP_CLOSE:
+            self._on_close_frame(payload)
+        elif opcode == OP_BINARY:
             self.close(closecodes.UNSUPPORTED_DATA, "only text frames are accepted")
-        elif opcode is Opcode.CLOSE:
-            self._after_close_frame()
+        # pongs only refresh last_received
 
-    def _on_data(self, frame: Frame) -> None:
-        self.fragment_size += len(frame.data)
+    def _on_data(self, opcode: int, fin: bool, payload: bytes) -> None:
+        if (opcode == OP_CONTINUATION) != (self.fragments is not None):
+            self.close(closecodes.PROTOCOL_ERROR, "unexpected continuation or missing one")
+            return
+        self.fragment_size += len(payload)
         if self.fragment_size > self.endpoint.max_frame_bytes:
             self.close(closecodes.MESSAGE_TOO_BIG, "message too big")
             return
-        chunk = bytes(frame.data)
-        if not frame.fin:
-            self.fragments.append(chunk)
+        if not fin:
+            if self.fragments is None:
+                self.fragments = []
+            self.fragments.append(payload)
             return
-        data = b"".join([*self.fragments, chunk]) if self.fragments else chunk
-        self.fragments = []
+        data = b"".join([*self.fragments, payload]) if self.fragments is not None else payload
+        self.fragments = None
         self.fragment_size = 0
         try:
             text = data.decode("utf-8")
@@ -289,6 +375,20 @@ class EventSocket(asyncio.Protocol):
         if not self._take_token():
             return
         self._on_message(text)
+
+    def _on_close_frame(self, payload: bytes) -> None:
+        self.close_received = True
+        if self.conn is not None:
+            self.conn.mark_closed()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if not self.close_sent:
+            # Echo the client's code (RFC 6455 5.5.1), then the server closes TCP first.
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else closecodes.NORMAL
+            transport.write(close_frame(code if 1000 <= code < 5000 else closecodes.NORMAL))
+            self.close_sent = True
+        transport.close()
 
     def _take_token(self) -> bool:
         endpoint = self.endpoint
@@ -347,21 +447,8 @@ class EventSocket(asyncio.Protocol):
     def _send(self, frame: bytes) -> None:
         if self.conn is not None:
             self.conn.write(frame)
-        elif self.transport is not None and self.accepted:
+        elif self.transport is not None and self.accepted and not self.close_sent:
             self.transport.write(frame)
-
-    def _flush(self) -> None:
-        if self.transport is None:
-            return
-        for chunk in self.ws.data_to_send():
-            if chunk:
-                self.transport.write(chunk)
-        if self.ws.close_rcvd is not None or self.ws.state is State.CLOSED:
-            # The closing handshake is complete (or the client started it): the server
-            # closes TCP first, after the queued bytes are written.
-            self.transport.close()
-        elif self.ws.close_expected():
-            self._close_transport_soon()
 
     def close(self, code: int, reason: str) -> None:
         """Close the socket with ``code`` (through the hub's bookkeeping when authenticated)."""
@@ -371,40 +458,33 @@ class EventSocket(asyncio.Protocol):
             self._close_from_hub(code, reason)
 
     def _close_from_hub(self, code: int, reason: str) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        if self.ws.state is State.OPEN:
-            self.ws.send_close(code, reason[:120])
-            self._flush()
-        elif not self.accepted:
-            self.transport.close()
-            return
-        self._close_transport_soon()
-
-    def _after_close_frame(self) -> None:
-        if self.conn is not None:
-            self.conn.mark_closed()
-        self._close_transport_soon()
-
-    def _close_transport_soon(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if self.ws.state is State.CLOSED:
+        if not self.accepted:
+            transport.close()
+            return
+        if not self.close_sent:
+            self.close_sent = True
+            transport.write(close_frame(code, reason))
+        if self.close_received:
             transport.close()
             return
         # Wait briefly for the client's closing frame, then drop the connection.
+        if self.timer is not None:
+            self.timer.cancel()
         self.timer = self.loop.call_later(self.endpoint.close_timeout, transport.abort)
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
+        if self.tasks is None:
+            self.tasks = set()
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
+        if self.tasks is not None:
+            self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("event socket task failed", exc_info=task.exception())
             self.close(closecodes.INTERNAL_ERROR, "internal error")

@@ -24,3 +24,17 @@ def text_frame(payload: bytes) -> bytes:
     if length < 65536:
         return struct.pack("!BBH", 0x80 | OP_TEXT, 126, length) + payload
     return struct.pack("!BBQ", 0x80 | OP_TEXT, 127, length) + payload
+
+
+OP_PONG = 0xA
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A close frame with a status code and a short UTF-8 reason (at most 123 bytes)."""
+    payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
+    return bytes((0x80 | OP_CLOSE, len(payload))) + payload
+
+
+def pong_frame(payload: bytes) -> bytes:
+    """The answer to a ping, echoing its payload (at most 125 bytes)."""
+    return bytes((0x80 | OP_PONG, len(payload))) + payload[:125]
