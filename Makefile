@@ -73,6 +73,16 @@ test: build ## Everything CI runs: lint, then the suite on SQLite and on Postgre
 .PHONY: check
 check: test ## Alias of `make test` (exactly what CI runs)
 
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+
+.PHONY: clamd
+clamd: ## Install Debian's clamav-daemon if missing (the virus-scan tests start their own clamd)
+	@command -v clamd >/dev/null || test -x /usr/sbin/clamd || { \
+	  echo "installing clamav-daemon (Debian package)"; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends clamav-daemon; }
+	@$$(command -v clamd || echo /usr/sbin/clamd) --version
+
 .PHONY: clean
 clean: ## Remove caches (keeps .venv and ./data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

@@ -14,12 +14,17 @@ from courtyard.api.asgi import build_asgi_app, with_edge
 from courtyard.api.deps import WebConfig
 from courtyard.api.websocket import EventEndpoint
 from courtyard.auth.passwords import Argon2Parameters, PasswordHashing
+from courtyard.files.backends.local import LocalFileStore
+from courtyard.files.clamd import ClamdScanner
+from courtyard.files.images import Thumbnailer
 from courtyard.logs import configure_logging
 from courtyard.plugins.manager import build_plugin_manager
 from courtyard.realtime.bus import Bus
 from courtyard.realtime.gateway import Realtime, RealtimeOptions
 from courtyard.services.context import Policy, ServiceContext
+from courtyard.services.files import FileRules, Files
 from courtyard.services.registry import Services
+from courtyard.services.search import Search, SearchRules
 from courtyard.settings import Settings, load_settings
 from courtyard.storage.engine import Database
 from courtyard.storage.unit_of_work import Storage
@@ -75,6 +80,46 @@ def build_bus(settings: Settings) -> Bus:
     return MemoryBus()
 
 
+def build_files(settings: Settings, ctx: ServiceContext) -> Files:
+    """The file service: local store, rules, preview workers and (optionally) clamd."""
+    fs = settings.files
+    root = fs.directory or settings.data_dir / "files"
+    mib = 1024 * 1024
+    rules = FileRules(
+        scratch_dir=root / ".scratch",
+        max_file_bytes=fs.max_file_mb * mib,
+        quota_bytes=fs.user_quota_mb * mib or None,
+        max_files_per_user=fs.max_files_per_user or None,
+        max_files_per_message=fs.max_files_per_message,
+        allowed_types=tuple(t.lower() for t in fs.allowed_types),
+        blocked_types=tuple(t.lower() for t in fs.blocked_types),
+        orphan_grace=timedelta(hours=fs.orphan_grace_hours),
+        sweep_interval=timedelta(minutes=fs.sweep_interval_minutes)
+        if fs.sweep_interval_minutes
+        else None,
+    )
+    thumbnailer = Thumbnailer(
+        workers=fs.thumbnail_workers,
+        timeout=fs.thumbnail_timeout_seconds,
+        max_pixels=fs.max_image_pixels,
+        box=fs.thumbnail_px,
+    )
+    scanner = (
+        ClamdScanner(fs.clamd_socket, timeout=fs.clamd_timeout_seconds) if fs.clamd_socket else None
+    )
+    return Files(ctx, LocalFileStore(root), rules, thumbnailer=thumbnailer, scanner=scanner)
+
+
+def build_search(settings: Settings, ctx: ServiceContext) -> Search:
+    """The search service with its limits."""
+    rules = SearchRules(
+        max_page_size=settings.search.max_page_size,
+        relevance_window=settings.search.relevance_window,
+        default_order=settings.search.default_order,
+    )
+    return Search(ctx, rules)
+
+
 def build_services(
     settings: Settings, *, plugin_objects: tuple[object, ...] = (), bus: Bus | None = None
 ) -> Services:
@@ -95,7 +140,12 @@ def build_services(
         storage=storage, passwords=passwords, plugins=plugins, policy=policy_from(settings)
     )
     realtime = Realtime(storage, bus or build_bus(settings), realtime_options_from(settings))
-    return Services.build(context, realtime)
+    return Services.build(
+        context,
+        realtime,
+        files=build_files(settings, context),
+        search=build_search(settings, context),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +185,12 @@ def build_application(settings: Settings, *, services: Services | None = None) -
         max_body_bytes=settings.server.max_request_body_bytes,
         api_docs=settings.server.api_docs,
         static_dir=settings.server.static_dir,
-        on_startup=[services.realtime.start],
-        on_shutdown=[services.realtime.stop, services.context.storage.database.dispose],
+        on_startup=[services.realtime.start, services.files.start],
+        on_shutdown=[
+            services.files.stop,
+            services.realtime.stop,
+            services.context.storage.database.dispose,
+        ],
     )
     return Application(
         asgi=with_edge(litestar),

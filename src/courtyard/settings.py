@@ -222,6 +222,97 @@ class RealtimeSettings(_Section):
     )
 
 
+class FilesSettings(_Section):
+    """Uploads: limits, types, previews, virus scanning and clean-up."""
+
+    backend: Literal["local"] = Field(
+        "local", description="Where file bytes live: 'local' (a directory on this machine)."
+    )
+    directory: Path | None = Field(
+        None, description="Directory for stored files. Defaults to <data_dir>/files."
+    )
+    max_file_mb: int = Field(
+        100, ge=1, le=100 * 1024, description="Largest file accepted, in MiB (413 above)."
+    )
+    user_quota_mb: int = Field(
+        10 * 1024,
+        ge=0,
+        le=1024 * 1024 * 1024,
+        description="Storage per user for all their files, in MiB; 0 means no limit.",
+    )
+    max_files_per_user: int = Field(
+        10_000, ge=0, le=10_000_000, description="Files one user may hold; 0 means no limit."
+    )
+    max_files_per_message: int = Field(
+        10, ge=1, le=100, description="Files attached to one message."
+    )
+    allowed_types: list[str] = Field(
+        default_factory=list,
+        description="If set, only these sniffed media types are accepted (patterns such as "
+        "'image/*').",
+    )
+    blocked_types: list[str] = Field(
+        default_factory=list,
+        description="Sniffed media types refused (patterns such as 'application/x-msdownload').",
+    )
+    max_image_pixels: int = Field(
+        50_000_000,
+        ge=1_000_000,
+        le=500_000_000,
+        description="Images with more pixels (read from the header, before decoding) get no "
+        "preview.",
+    )
+    thumbnail_px: int = Field(
+        400, ge=64, le=2048, description="Longest side of thumbnails, in pixels."
+    )
+    thumbnail_workers: int = Field(
+        1, ge=1, le=16, description="Processes making previews (isolated from the server)."
+    )
+    thumbnail_timeout_seconds: float = Field(
+        20.0, ge=1, le=600, description="A preview taking longer is abandoned (the file stays)."
+    )
+    orphan_grace_hours: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 365,
+        description="Unattached files (never attached, or whose message was deleted) are "
+        "deleted after this long.",
+    )
+    sweep_interval_minutes: float = Field(
+        60.0,
+        ge=0,
+        le=7 * 24 * 60,
+        description="How often each server process sweeps unattached files; 0 turns the "
+        "periodic sweep off (run `courtyard files sweep` instead).",
+    )
+    clamd_socket: str | None = Field(
+        None,
+        description="Unix socket of a ClamAV daemon (e.g. /run/clamav/clamd.ctl). When set, "
+        "every upload is scanned before it is accepted; if clamd is down, uploads fail (503).",
+    )
+    clamd_timeout_seconds: float = Field(
+        60.0, ge=1, le=3600, description="Longest wait for clamd's verdict on one file."
+    )
+
+
+class SearchSettings(_Section):
+    """Message search."""
+
+    default_order: Literal["date", "relevance"] = Field(
+        "date",
+        description="Order of results when the request does not say: newest first, or "
+        "best first among recent matches.",
+    )
+    max_page_size: int = Field(50, ge=5, le=100, description="Most results on one page.")
+    relevance_window: int = Field(
+        2000,
+        ge=100,
+        le=100_000,
+        description="Relevance ranks this many most recent matches (bounds the cost of "
+        "common words).",
+    )
+
+
 class LoggingSettings(_Section):
     """Log output."""
 
@@ -254,6 +345,8 @@ class Settings(BaseSettings):
     messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     accounts: AccountSettings = Field(default_factory=AccountSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 

@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 
 from courtyard.storage.engine import Database
 from courtyard.storage.migrate import current_revision, head_revision, upgrade_async
-from courtyard.storage.schema import metadata
+from courtyard.storage.schema import include_object, metadata
 from tests.support import DatabaseFactory
 
 
@@ -19,7 +19,9 @@ async def test_migrated_database_matches_the_schema_module(databases: DatabaseFa
     try:
 
         def differences(sync_conn: Any) -> list[Any]:
-            context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                sync_conn, opts={"compare_type": True, "include_object": include_object}
+            )
             return list(compare_metadata(context, metadata))
 
         async with database.engine.connect() as conn:

@@ -23,8 +23,10 @@ from courtyard.api.middleware import EdgeMiddleware
 from courtyard.api.openapi import document_problem_responses
 from courtyard.api.routes.auth import AuthController, SetupController
 from courtyard.api.routes.channels import ChannelsController, ConversationsController
+from courtyard.api.routes.files import FilesController
 from courtyard.api.routes.health import healthz, readyz
 from courtyard.api.routes.messages import ChannelMessagesController, MessagesController
+from courtyard.api.routes.search import search_messages, search_messages_by_body
 from courtyard.api.routes.stream import initial_state, presence, receipts
 from courtyard.api.routes.users import (
     BotsController,
@@ -110,6 +112,9 @@ def build_asgi_app(
             ConversationsController,
             ChannelMessagesController,
             MessagesController,
+            FilesController,
+            search_messages,
+            search_messages_by_body,
             initial_state,
             presence,
             receipts,

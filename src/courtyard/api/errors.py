@@ -30,6 +30,7 @@ from courtyard.domain.errors import (
     RateLimited,
     Rejected,
     Unauthenticated,
+    Unavailable,
     UnsupportedMediaType,
 )
 
@@ -48,6 +49,7 @@ STATUS_BY_ERROR: dict[type[CourtyardError], int] = {
     InvalidInput: 422,
     Rejected: 422,
     RateLimited: 429,
+    Unavailable: 503,
 }
 
 

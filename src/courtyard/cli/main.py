@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from courtyard import __version__
-from courtyard.cli import admin
+from courtyard.cli import admin, maintenance
 from courtyard.settings import CONFIG_ENV, ConfigError, Settings, load_settings
 
 T = TypeVar("T")
@@ -27,6 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(admin.app, name="admin")
+app.add_typer(maintenance.files_app, name="files")
+app.add_typer(maintenance.search_app, name="search")
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

@@ -13,7 +13,8 @@ Every refusal the server can give is one of these, each with a stable machine-re
      ├── PayloadTooLarge     the body is over a configured limit
      ├── UnsupportedMediaType
      ├── RateLimited         too many requests; retry later
-     └── Rejected            a plugin hook refused the change
+     ├── Rejected            a plugin hook refused the change
+     └── Unavailable         a service this needs (e.g. the virus scanner) is not answering
 """
 
 from __future__ import annotations
@@ -94,3 +95,9 @@ class Rejected(CourtyardError):
     """A plugin hook (moderation, compliance) refused the change."""
 
     code = "rejected_by_policy"
+
+
+class Unavailable(CourtyardError):
+    """A service the request depends on (the virus scanner) cannot answer; retry later."""
+
+    code = "unavailable"

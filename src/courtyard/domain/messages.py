@@ -7,6 +7,8 @@ from datetime import datetime
 
 import msgspec
 
+from courtyard.domain.files import Attachment
+
 
 class ReactionGroup(msgspec.Struct, frozen=True, kw_only=True):
     """All reactions with one emoji on one message."""
@@ -38,6 +40,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     mentions_channel: bool = False
     mentions_here: bool = False
     client_message_id: str | None = None
+    attachments: list[Attachment] = msgspec.field(default_factory=list)
 
 
 class MessageVersion(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,8 +30,11 @@ from courtyard.domain.users import Actor
 from courtyard.plugins.manager import chain_text_hook
 from courtyard.services.access import ChannelAccess, posting_access
 from courtyard.services.context import ServiceContext
+from courtyard.services.search import search_document
 from courtyard.storage.errors import UniqueViolation
+from courtyard.storage.repositories.files import FileRecord, FileRepository
 from courtyard.storage.repositories.messages import NewMessage
+from courtyard.storage.repositories.search import SearchRepository
 from courtyard.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -57,6 +61,7 @@ class PendingSend:
     text: str
     client_message_id: str | None
     thread_root_id: int | None
+    file_ids: tuple[int, ...]
     future: asyncio.Future[Written] = field(repr=False)
 
 
@@ -67,6 +72,7 @@ class _Accepted:
     access: ChannelAccess
     text: str
     mentions: Mentions
+    files: list[FileRecord] = field(default_factory=list)
     mentioned: list[int] = field(default_factory=list)
     seq: int = 0
 
@@ -87,11 +93,18 @@ class MessageWriter:
         text: str,
         client_message_id: str | None,
         thread_root_id: int | None,
+        file_ids: Sequence[int] = (),
     ) -> Written:
         """Queue a send and wait for the transaction that stores it."""
         loop = asyncio.get_running_loop()
         send = PendingSend(
-            actor, channel_id, text, client_message_id, thread_root_id, loop.create_future()
+            actor=actor,
+            channel_id=channel_id,
+            text=text,
+            client_message_id=client_message_id,
+            thread_root_id=thread_root_id,
+            file_ids=tuple(file_ids),
+            future=loop.create_future(),
         )
         self._queue.append(send)
         if not self._draining:
@@ -169,6 +182,12 @@ class MessageWriter:
 
         existing = await uow.messages.by_client_ids(keys)
         views = await uow.channels.posting_views({(s.channel_id, s.actor.user_id) for s in batch})
+        wanted_files = {file_id for s in batch for file_id in s.file_ids}
+        # Locked until commit: a file attached by a concurrent batch is seen as attached.
+        file_rows = (
+            await FileRepository(uow.conn).get_many(wanted_files, lock=True) if wanted_files else {}
+        )
+        claimed: set[int] = set()
         accepted: list[_Accepted] = []
         first_with_key: dict[tuple[int, str], int] = {}
         for index, send in enumerate(batch):
@@ -195,13 +214,20 @@ class MessageWriter:
                     text=send.text,
                     thread_root_id=send.thread_root_id,
                 )
-                text = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
+                if send.file_ids and not text.strip():
+                    text = ""  # a message may be just its files
+                else:
+                    text = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
+                attached = _files_for(send, file_rows, claimed)
             except Exception as exc:  # this send's refusal (or a crashing plugin) only
                 outcomes[index] = exc
                 continue
             if send.client_message_id:
                 first_with_key[key] = index
-            accepted.append(_Accepted(index, send, access, text, find_mentions(text)))
+            claimed.update(send.file_ids)
+            accepted.append(
+                _Accepted(index, send, access, text, find_mentions(text), files=attached)
+            )
         return accepted
 
     async def _resolve_mentions(self, uow: UnitOfWork, accepted: list[_Accepted]) -> None:
@@ -265,6 +291,19 @@ class MessageWriter:
                 for uid in item.mentioned
             ]
         )
+        links = [
+            (record.info.id, mid, position)
+            for item, mid in zip(accepted, ids, strict=True)
+            for position, record in enumerate(item.files)
+        ]
+        if links:
+            await FileRepository(uow.conn).attach(links, now=now)
+        await SearchRepository(uow.conn).index(
+            [
+                search_document(mid, item.text, [record.info.name for record in item.files])
+                for item, mid in zip(accepted, ids, strict=True)
+            ]
+        )
         # A new message has no reactions, replies or pin: built, not read back.
         return [
             Message(
@@ -279,6 +318,7 @@ class MessageWriter:
                 mentions_channel=item.mentions.channel_wide,
                 mentions_here=item.mentions.here,
                 client_message_id=item.send.client_message_id,
+                attachments=[record.info.as_attachment() for record in item.files],
             )
             for item, mid in zip(accepted, ids, strict=True)
         ]
@@ -323,6 +363,27 @@ async def _check_thread_root(uow: UnitOfWork, channel_id: int, root_id: int) -> 
         raise InvalidInput(
             "the thread root was deleted", field="thread_root_id", code="thread_root_deleted"
         )
+
+
+def _files_for(
+    send: PendingSend, rows: dict[int, FileRecord], claimed: set[int]
+) -> list[FileRecord]:
+    """The sender's own unattached uploads, in the order given; 404 for anyone else's."""
+    if len(set(send.file_ids)) != len(send.file_ids):
+        raise InvalidInput("a file is listed twice", field="file_ids", code="duplicate_file")
+    found = []
+    for file_id in send.file_ids:
+        record = rows.get(file_id)
+        if record is None or record.info.uploader_id != send.actor.user_id or record.orphaned:
+            raise NotFound("file not found", code="file_not_found", field="file_ids")
+        if record.info.message_id is not None or file_id in claimed:
+            raise Conflict(
+                "that file is already attached to a message",
+                code="file_already_attached",
+                field="file_ids",
+            )
+        found.append(record)
+    return found
 
 
 def _key_reused() -> Conflict:

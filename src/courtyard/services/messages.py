@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from courtyard.domain.errors import InvalidInput, NotFound, PermissionDenied
@@ -23,6 +24,9 @@ from courtyard.services.access import (
 )
 from courtyard.services.context import ServiceContext
 from courtyard.services.message_writer import MessageWriter
+from courtyard.services.search import search_document
+from courtyard.storage.repositories.files import FileRepository
+from courtyard.storage.repositories.search import SearchRepository
 from courtyard.storage.unit_of_work import UnitOfWork
 
 CLIENT_ID_MAX = 64
@@ -39,9 +43,10 @@ class Sent:
 class Messages:
     """The message use cases."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, *, max_files_per_message: int = 10) -> None:
         self._ctx = ctx
         self._writer = MessageWriter(ctx)
+        self._max_files = max_files_per_message
 
     async def send_message(
         self,
@@ -51,6 +56,7 @@ class Messages:
         *,
         client_message_id: str | None = None,
         thread_root_id: int | None = None,
+        file_ids: Sequence[int] = (),
     ) -> Sent:
         """Post a message (or a thread reply). Idempotent per ``client_message_id``.
 
@@ -58,9 +64,20 @@ class Messages:
         when both attempts race: the unique (sender, key) index decides and the loser's
         transaction, including its sequence number, rolls back.
         """
-        body = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
+        if len(file_ids) > self._max_files:
+            raise InvalidInput(
+                f"attach at most {self._max_files} files to a message",
+                field="file_ids",
+                code="too_many_files",
+            )
+        if file_ids and not text.strip():
+            body = ""  # a message may be just its files
+        else:
+            body = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
         key = _clean_client_id(client_message_id)
-        written = await self._writer.write(actor, channel_id, body, key, thread_root_id)
+        written = await self._writer.write(
+            actor, channel_id, body, key, thread_root_id, file_ids=file_ids
+        )
         if written.created and written.channel is not None:
             call_after_hook(
                 self._ctx.plugins.hook.courtyard_after_message_stored,
@@ -123,6 +140,9 @@ class Messages:
             )
             message = await uow.messages.get(message_id)
             assert message is not None
+            await SearchRepository(uow.conn).replace(
+                search_document(message_id, body, [a.name for a in message.attachments])
+            )
             uow.outbox.append(
                 MessageEdited(message=message), Audience(channel_id=record.channel_id)
             )
@@ -154,6 +174,9 @@ class Messages:
             )
             if record.pinned:
                 await uow.messages.set_pinned(message_id, by=None, at=None)
+            # Gone from search at once; its files wait for the sweep's grace period.
+            await SearchRepository(uow.conn).remove(message_id)
+            await FileRepository(uow.conn).orphan_for_message(message_id, now=now)
             message = await uow.messages.get(message_id)
             assert message is not None
             uow.outbox.append(

@@ -9,10 +9,12 @@ from courtyard.services.accounts import Accounts
 from courtyard.services.channels import Channels
 from courtyard.services.context import ServiceContext
 from courtyard.services.conversations import Conversations
+from courtyard.services.files import Files
 from courtyard.services.messages import Messages
 from courtyard.services.presence import Presence
 from courtyard.services.reactions import Reactions
 from courtyard.services.reading import Reading
+from courtyard.services.search import Search
 from courtyard.services.sessions import Sessions
 from courtyard.services.setup import Setup
 from courtyard.services.state import State
@@ -34,10 +36,21 @@ class Services:
     presence: Presence
     state: State
     realtime: Realtime
+    files: Files
+    search: Search
 
     @classmethod
-    def build(cls, ctx: ServiceContext, realtime: Realtime) -> Services:
-        """Wire every service to the shared context."""
+    def build(
+        cls,
+        ctx: ServiceContext,
+        realtime: Realtime,
+        *,
+        files: Files | None = None,
+        search: Search | None = None,
+    ) -> Services:
+        """Wire every service to the shared context (files and search come configured from
+        the composition root; without them, defaults with a temporary file store)."""
+        files = files or Files.with_defaults(ctx)
         sessions = Sessions(ctx)
         realtime.add_listener(sessions.cache.on_event)
         channels = Channels(ctx)
@@ -48,10 +61,12 @@ class Services:
             accounts=Accounts(ctx, sessions),
             channels=channels,
             conversations=Conversations(ctx),
-            messages=Messages(ctx),
+            messages=Messages(ctx, max_files_per_message=files.rules.max_files_per_message),
             reactions=Reactions(ctx),
             reading=Reading(ctx),
             presence=Presence(ctx, realtime),
             state=State(ctx, channels),
             realtime=realtime,
+            files=files,
+            search=search or Search(ctx),
         )

@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -269,3 +270,72 @@ Index(
     membership_changes.c.user_id,
     membership_changes.c.position,
 )
+
+# --- files (migration 0002) ---------------------------------------------------------------
+# An uploaded file. ``storage_key`` is generated (never derived from the user's file name);
+# ``message_id`` is set when the uploader attaches it; deleting the message sets it back to
+# NULL and stamps ``orphaned_at``. The sweep deletes unattached files after a grace period.
+files = Table(
+    "files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uploader_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    Column("position", Integer, nullable=False, default=0),
+    Column("name", String(255), nullable=False),
+    Column("media_type", String(127), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(96), nullable=False, unique=True),
+    Column("thumbnail_key", String(96), nullable=True),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("inline", Boolean, nullable=False, default=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("attached_at", BigInteger, nullable=True),
+    Column("orphaned_at", BigInteger, nullable=True),
+)
+Index("ix_files_message_id", files.c.message_id, files.c.position)
+Index("ix_files_uploader_id", files.c.uploader_id)
+
+# --- search (migration 0002) --------------------------------------------------------------
+# One row per live message: its search terms (courtyard.domain.search_text) as the database
+# indexes them. SQLite: space-separated terms, indexed by the FTS5 table ``search_fts``
+# (external content, kept in step by triggers). PostgreSQL: a tsvector written term by term
+# with positions, under a GIN index. Written in the transaction that writes the message.
+SearchBody = TSVECTOR().with_variant(Text(), "sqlite")
+search_documents = Table(
+    "search_documents",
+    metadata,
+    Column(
+        "message_id",
+        Id,
+        ForeignKey("messages.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("body", SearchBody, nullable=False),
+    Column("has_link", Boolean, nullable=False, default=False),
+)
+
+# Objects only one database has, created by migration 0002 and invisible to SQLAlchemy's
+# metadata: SQLite's FTS5 table (with its shadow tables) and PostgreSQL's GIN index.
+SQLITE_ONLY_TABLES = frozenset(
+    {
+        "search_fts",
+        "search_fts_data",
+        "search_fts_idx",
+        "search_fts_docsize",
+        "search_fts_config",
+    }
+)
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_search_documents_body"})
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic filter: leave the dialect-specific search objects above out of comparisons."""
+    if type_ == "table" and name in SQLITE_ONLY_TABLES:
+        return False
+    return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)

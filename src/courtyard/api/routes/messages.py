@@ -57,6 +57,7 @@ class ChannelMessagesController(Controller):
             data.text,
             client_message_id=data.client_message_id,
             thread_root_id=data.thread_root_id,
+            file_ids=data.file_ids,
         )
         return Response(sent.message, status_code=201 if sent.created else 200)
 

@@ -19,6 +19,10 @@ class SendBody(Body):
     text: Text
     client_message_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     thread_root_id: IdField | None = None
+    # Uploads (POST /api/v1/files) to attach, in order; the service applies the configured cap.
+    file_ids: Annotated[list[IdField], msgspec.Meta(max_length=100)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class EditBody(Body):

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, delete, func, select, update
 
+from courtyard.domain.files import Attachment
 from courtyard.domain.messages import (
     HistoryPage,
     Message,
@@ -23,6 +24,7 @@ from courtyard.storage.repositories._base import (
     load_ids,
     translating_unique,
 )
+from courtyard.storage.repositories.files import FileRepository
 from courtyard.storage.schema import mentions, message_versions, messages, reactions
 from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micros
 
@@ -223,7 +225,21 @@ class MessageRepository(Repository):
         mentioned: dict[int, list[int]] = defaultdict(list)
         for mrow in mention_rows:
             mentioned[mrow.message_id].append(mrow.user_id)
-        return [_message(row, grouped.get(row.id, {}), mentioned.get(row.id, [])) for row in rows]
+        attachments = await FileRepository(self.conn).attachments(ids)
+        return [
+            _message(row, grouped.get(row.id, {}), mentioned.get(row.id, []), attachments)
+            for row in rows
+        ]
+
+    async def get_many(self, message_ids: Sequence[int]) -> list[Message]:
+        """Several messages, hydrated, in the order of ``message_ids`` (missing ones left out)."""
+        if not message_ids:
+            return []
+        rows = list(
+            await self.conn.execute(select(messages).where(messages.c.id.in_(list(message_ids))))
+        )
+        by_id = {m.id: m for m in await self.hydrate(rows)}
+        return [by_id[i] for i in message_ids if i in by_id]
 
     async def page(
         self, channel_id: int, request: PageRequest, *, thread_root_id: int | None = None
@@ -456,7 +472,12 @@ def _groups(grouped: dict[str, list[int]]) -> list[ReactionGroup]:
     ]
 
 
-def _message(row: Row[Any], reaction_map: dict[str, list[int]], mentioned: list[int]) -> Message:
+def _message(
+    row: Row[Any],
+    reaction_map: dict[str, list[int]],
+    mentioned: list[int],
+    attachments: dict[int, list[Attachment]],
+) -> Message:
     deleted = row.deleted_at is not None
     return Message(
         id=row.id,
@@ -478,4 +499,5 @@ def _message(row: Row[Any], reaction_map: dict[str, list[int]], mentioned: list[
         mentions_channel=bool(row.mentions_channel),
         mentions_here=bool(row.mentions_here),
         client_message_id=row.client_message_id,
+        attachments=[] if deleted else attachments.get(row.id, []),
     )
