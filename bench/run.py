@@ -83,6 +83,8 @@ class Sizes:
     s7_backends: tuple[str, ...] = ("sqlite",)
     s7_serial: int = 500
     s7_concurrent_s: float = 3.0
+    s8_sizes: tuple[int, ...] = (100_000,)
+    s8_backends: tuple[str, ...] = ("sqlite", "postgresql")
     s9_backend: str = "sqlite"
     s9_members: int = 1000
     s9_seconds: float = 3.0
@@ -119,6 +121,7 @@ class Sizes:
             s7_backends=("sqlite", "postgresql"),
             s7_serial=2000,
             s7_concurrent_s=10.0,
+            s8_sizes=(1_000_000,),
             s9_backend="postgresql",
             s9_members=2000,
             s9_seconds=10.0,
@@ -575,6 +578,7 @@ class Bench:
             ("S5", self.s5_chat),
             ("S6", self.s6_ingest),
             ("S7", self.s7_history),
+            ("S8", self.s8_search),
             ("S9", self.s9_scaling),
         ]
         if "S1M" in self.only:
@@ -592,7 +596,6 @@ class Bench:
             except Exception as exc:
                 self.results[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 self.log(f"{name}: FAILED {type(exc).__name__}: {exc}")
-        self.results["S8"] = {"status": "pending: Courtyard has no search endpoint yet"}
 
     async def s1_idle(self, main: Install) -> None:
         sizes = self.sizes
@@ -1226,6 +1229,101 @@ class Bench:
             f"p99 {result['serial_http_ms']['p99']:.2f} ms; repository p99 "
             f"{result['repository_ms']['p99']:.2f} ms; "
             f"{result['concurrent16']['requests_per_s']:,.0f} req/s at 16 concurrent"
+        )
+        return result
+
+    async def s8_search(self, main: Install) -> None:
+        sizes = self.sizes
+        results: dict[str, Any] = {}
+        await self.disconnect()
+        for backend in sizes.s8_backends:
+            for total in sizes.s8_sizes:
+                if self.time_left() < 30:
+                    results[f"{backend}-{total}"] = {"skipped": "time budget"}
+                    continue
+                results[f"{backend}-{total}"] = await self._search(backend, total)
+        self.results["S8"] = results
+
+    async def _search(self, backend: str, total: int) -> dict[str, Any]:
+        """A distinct-text corpus, indexed as the send path indexes; then the S8 query mix
+        over HTTP one at a time, in-process per query class, and 8 concurrent."""
+        sizes = self.sizes
+        assert self.pub is not None
+        install = await self.new_install(f"search{total}", backend)
+        await self.start_servers(install)
+        await self.add_users(install, 10)
+        channel_ids = []
+        for k in range(20 if sizes.mode == "short" else 100):
+            channel_ids.append(await self.add_channel(install, f"history{k}", install.user_ids))
+        await self.stop_servers(install)
+        texts = corpus.SearchTexts()
+        filled = await corpus.fill(
+            install.database_url,
+            channel_ids,
+            [install.owner_id, *install.user_ids],
+            total,
+            distinct=texts,
+        )
+        filled.pop("last_seq")
+        indexed = await corpus.index(install.database_url)
+        self.log(
+            f"S8 {backend}: {total:,} distinct messages in {filled['seconds']:.1f} s, indexed "
+            f"in {indexed['seconds']:.1f} s ({indexed['rows_per_s']:,.0f} documents/s)"
+        )
+        await self.start_servers(install)
+        paths = corpus.search_paths(texts)
+        server = install.servers[0]
+        serial = await self.pub.call(
+            {
+                "cmd": "reads",
+                "port": install.ports[0],
+                "paths": paths,
+                "token": install.owner_token,
+                "concurrency": 1,
+                "duration": 120,
+                "max_count": len(paths),
+            }
+        )
+        with Window([server.pid], self.load_pids) as window:
+            concurrent = await self.pub.call(
+                {
+                    "cmd": "reads",
+                    "port": install.ports[0],
+                    "paths": paths,
+                    "token": install.owner_token,
+                    "concurrency": 8,
+                    "duration": sizes.s7_concurrent_s,
+                }
+            )
+        await self.stop_servers(install)
+        in_process = await corpus.search_latency(
+            install.database_url, install.owner_id, "owner", rounds=3
+        )
+        every = [ms for samples in in_process.values() for ms in samples]
+        result = {
+            "backend": backend,
+            "messages": total,
+            "channels": len(channel_ids),
+            "corpus": filled,
+            "index": indexed,
+            "serial_http_ms": summary(serial["lat_ms"]),
+            "serial_status": serial["status"],
+            "service_ms": summary(every),
+            "service_ms_by_query": {k: summary(v) for k, v in in_process.items()},
+            "concurrent8": {
+                "requests_per_s": concurrent["requests"] / concurrent["elapsed"],
+                "lat_ms": summary(concurrent["lat_ms"]),
+                "status": concurrent["status"],
+                "cpu": window.as_dict(),
+            },
+        }
+        worst = max(result["service_ms_by_query"].items(), key=lambda kv: kv[1]["max"])
+        self.log(
+            f"S8 {backend} {total:,}: serial HTTP p50 {result['serial_http_ms']['p50']:.2f} "
+            f"p99 {result['serial_http_ms']['p99']:.2f} ms; in-process p99 "
+            f"{result['service_ms']['p99']:.2f} ms (slowest: {worst[0]} max "
+            f"{worst[1]['max']:.1f} ms); {result['concurrent8']['requests_per_s']:,.0f} req/s "
+            "at 8 concurrent"
         )
         return result
 

@@ -11,7 +11,7 @@ only letters and digits, so user input never reaches either syntax directly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -177,19 +177,24 @@ class SearchRepository(Repository):
         await self.conn.execute(delete(search_documents))
 
     # --- queries --------------------------------------------------------------------------
-    def _visible(self, spec: SearchSpec) -> ColumnElement[bool]:
+    def _visible(self, spec: SearchSpec, *, by_recency: bool = False) -> ColumnElement[bool]:
         # The read rule of services.access.access_channel, as a set: the actor's channels,
         # plus every public channel unless the actor is a guest.
         member_of = select(memberships.c.channel_id).where(memberships.c.user_id == spec.user_id)
+        channel: ColumnElement[Any] = messages.c.channel_id
+        if by_recency and self._sqlite:
+            # "+ 0" keeps SQLite from reading the channel index and sorting everything it
+            # finds; walking messages newest first stops after one page.
+            channel = messages.c.channel_id + 0
         if not spec.include_public:
-            return messages.c.channel_id.in_(member_of)
+            return channel.in_(member_of)
         public = select(channels.c.id).where(channels.c.kind == "public")
-        return messages.c.channel_id.in_(union(member_of, public))
+        return channel.in_(union(member_of, public))
 
-    def _filters(self, spec: SearchSpec) -> list[ColumnElement[bool]]:
+    def _filters(self, spec: SearchSpec, *, by_recency: bool = False) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = [
             messages.c.deleted_at.is_(None),
-            self._visible(spec),
+            self._visible(spec, by_recency=by_recency and spec.channel_ids is None),
         ]
         if spec.sender_ids is not None:
             conditions.append(messages.c.sender_id.in_(list(spec.sender_ids)))
@@ -206,7 +211,8 @@ class SearchRepository(Repository):
                 or_(messages.c.thread_root_id.is_not(None), messages.c.reply_count > 0)
             )
         if spec.has_file:
-            conditions.append(exists().where(files.c.message_id == messages.c.id))
+            attached = files.alias("attached")
+            conditions.append(exists().where(attached.c.message_id == messages.c.id))
         if spec.has_link:
             linked = search_documents.alias("linked")
             conditions.append(
@@ -230,6 +236,10 @@ class SearchRepository(Repository):
         """One page of matches, newest first or by relevance among the newest matches."""
         if spec.sender_ids == [] or spec.channel_ids == []:
             return []
+        if not self._sqlite:
+            # asyncpg prepares statements; after five runs PostgreSQL may switch to a generic
+            # plan that cannot see how selective this tsquery is (measured: 3 ms -> 85 ms).
+            await self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         if not spec.include:
             return await self._filtered(spec)
         if self._sqlite:
@@ -237,15 +247,30 @@ class SearchRepository(Repository):
         return await self._postgres_search(spec)
 
     async def _filtered(self, spec: SearchSpec) -> list[SearchHit]:
-        conditions = self._filters(spec)
+        """Operators (and exclusions) without words: newest first, driven by the most
+        selective structure (files, links, or messages newest first)."""
+        driver = "file" if spec.has_file else "link" if spec.has_link else None
+        narrowed = replace(spec, has_file=False) if driver == "file" else spec
+        narrowed = replace(narrowed, has_link=False) if driver == "link" else narrowed
+        conditions = self._filters(narrowed, by_recency=True)
         if spec.exclude:
             conditions.append(self._excluded(spec))
         if spec.before_id is not None:
             conditions.append(messages.c.id < spec.before_id)
+        key: ColumnElement[Any] = messages.c.id
+        source: Any = messages
+        if driver == "file":
+            key = files.c.message_id
+            source = files.join(messages, messages.c.id == files.c.message_id)
+        elif driver == "link":
+            key = search_documents.c.message_id
+            source = search_documents.join(messages, messages.c.id == search_documents.c.message_id)
+            conditions.append(search_documents.c.has_link)
+        stmt = select(key.label("id")).select_from(source).where(and_(*conditions))
+        if driver == "file":
+            stmt = stmt.group_by(key)  # a message with several files is one result
         stmt = (
-            select(messages.c.id)
-            .where(and_(*conditions))
-            .order_by(messages.c.id.desc())
+            stmt.order_by(key.desc())
             .offset(spec.offset if spec.order == "relevance" else 0)
             .limit(spec.limit)
         )
