@@ -459,3 +459,27 @@ async def test_file_names_are_searchable(alice: Person) -> None:
     assert (await alice.delete(f"/api/v1/messages/{message['id']}")).status_code == 200
     gone = (await alice.get("/api/v1/search", params={"q": f"quarterly {scope}"})).json()
     assert gone["results"] == []
+
+
+async def test_a_large_upload_streams_with_flat_memory(alice: Person) -> None:
+    import psutil
+
+    size = 48 * 1024 * 1024
+    process = psutil.Process()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b'--xYzZY\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'
+        block = bytes(range(256)) * 256  # 64 KiB
+        for _ in range(size // len(block)):
+            yield block
+        yield b"\r\n--xYzZY--\r\n"
+
+    before = process.memory_info().rss
+    response = await upload_raw(alice, body())
+    grown = process.memory_info().rss - before
+    assert response.status_code == 201, response.text
+    assert response.json()["size"] == size
+    # The server runs in this process: holding the file would add 48 MiB at least.
+    assert grown < 24 * 1024 * 1024, f"RSS grew by {grown / 2**20:.1f} MiB"
+    head = await alice.get(content_path(response.json()["id"]), headers={"Range": "bytes=0-3"})
+    assert head.content == bytes(range(4))
