@@ -300,7 +300,7 @@ SEARCH_QUERIES: list[tuple[str, str]] = [
     ("en phrase", '"pull request"'),
     ("en exclusion", "release -tomorrow"),
     ("en prefix", "websock*"),
-    ("zh 1 char", "慢"),
+    ("zh 1 char", "发"),
     ("zh 2 chars", "数据"),
     ("zh 2 chars", "安全"),
     ("zh 3 chars", "数据库"),

@@ -1295,6 +1295,12 @@ class Bench:
                     "duration": sizes.s7_concurrent_s,
                 }
             )
+        upload = await upload_memory(install.ports[0], install.owner_token, server.pid)
+        self.log(
+            f"S8 upload of {upload['bytes'] / 2**20:.0f} MiB: {upload['seconds']:.1f} s, server "
+            f"RSS {upload['rss_before_mib']:.0f} -> peak {upload['rss_peak_mib']:.0f} MiB "
+            f"(status {upload['status']})"
+        )
         await self.stop_servers(install)
         in_process = await corpus.search_latency(
             install.database_url, install.owner_id, "owner", rounds=3
@@ -1310,6 +1316,7 @@ class Bench:
             "serial_status": serial["status"],
             "service_ms": summary(every),
             "service_ms_by_query": {k: summary(v) for k, v in in_process.items()},
+            "upload_100mib": upload,
             "concurrent8": {
                 "requests_per_s": concurrent["requests"] / concurrent["elapsed"],
                 "lat_ms": summary(concurrent["lat_ms"]),
@@ -1429,6 +1436,49 @@ class Bench:
         print()
         print(table)
         print(f"\nresults: {self.out}/results.json (+ PNG plots, summary.txt)")
+
+
+async def upload_memory(port: int, token: str, pid: int, size: int = 100 * 2**20) -> dict[str, Any]:
+    """Stream a ``size``-byte file to POST /api/v1/files and sample the server's RSS."""
+    import httpx
+
+    async def body() -> Any:
+        yield b'--b0\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'
+        block = os.urandom(1 << 20)
+        for _ in range(size >> 20):
+            yield block
+        yield b"\r\n--b0--\r\n"
+
+    samples = [rss_bytes(pid)]
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        while not done.is_set():
+            samples.append(rss_bytes(pid))
+            await asyncio.sleep(0.05)
+
+    sampler = asyncio.create_task(sample())
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        response = await client.post(
+            "/api/v1/files",
+            content=body(),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "multipart/form-data; boundary=b0",
+            },
+        )
+    elapsed = time.monotonic() - started
+    done.set()
+    await sampler
+    return {
+        "bytes": size,
+        "status": response.status_code,
+        "seconds": elapsed,
+        "rss_before_mib": samples[0] / 2**20,
+        "rss_peak_mib": max(samples) / 2**20,
+        "rss_growth_mib": (max(samples) - samples[0]) / 2**20,
+    }
 
 
 def _split(items: list[Any], parts: int) -> list[list[Any]]:

@@ -305,7 +305,7 @@ class SearchSettings(_Section):
     )
     max_page_size: int = Field(50, ge=5, le=100, description="Most results on one page.")
     relevance_window: int = Field(
-        2000,
+        500,
         ge=100,
         le=100_000,
         description="Relevance ranks this many most recent matches (bounds the cost of "

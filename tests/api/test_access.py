@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.files_support import image_bytes
 from tests.support import PASSWORD, Org, Person
 
 PROBLEM_JSON = "application/problem+json"
@@ -102,6 +103,16 @@ ID_ROUTES = [
     Route("unreact", "DELETE", MESSAGE + "/reactions/" + THUMBS_UP),
     Route("pin", "PUT", MESSAGE + "/pin"),
     Route("unpin", "DELETE", MESSAGE + "/pin"),
+    Route("file", "GET", "/api/v1/files/{file}"),
+    Route("file content", "GET", "/api/v1/files/{file}/content"),
+    Route("file range", "GET", "/api/v1/files/{file}/content?download=true"),
+    Route("file thumbnail", "GET", "/api/v1/files/{file}/thumbnail"),
+    Route(
+        "attach someone's file",
+        "POST",
+        "/api/v1/channels/{home}/messages",
+        {"text": "mine now", "file_ids": ["{file}"]},
+    ),
     Route("end someone's session", "DELETE", "/api/v1/auth/sessions/{session}"),
     Route("revoke someone's token", "DELETE", "/api/v1/auth/tokens/{token}"),
     Route("profile", "GET", "/api/v1/users/{alice}", guests_only=True),
@@ -122,6 +133,8 @@ OTHER_ROUTES = [
     Route("new token", "POST", "/api/v1/auth/tokens", {"name": "again", "scopes": ["read"]}),
     Route("sign out", "POST", "/api/v1/auth/sign-out"),
     Route("sign out elsewhere", "POST", "/api/v1/auth/sessions/revoke-others"),
+    Route("search", "GET", "/api/v1/search?q=secret"),
+    Route("upload", "POST", "/api/v1/files", {"file": "x"}),
 ]
 
 
@@ -134,7 +147,7 @@ class Scene:
     missing: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        hidden = ("channel", "message", "reply", "alice", "session", "token")
+        hidden = ("channel", "message", "reply", "alice", "session", "token", "file")
         self.missing = {
             **self.ids,
             **{key: MISSING_BASE + n for n, key in enumerate(hidden, start=1)},
@@ -162,9 +175,16 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 async def thread_in(alice: Person, channel_id: int) -> dict[str, int]:
-    """A root with a reply, a reaction, a pin and an edit, so every route has data to leak."""
+    """A root with a reply, a reaction, a pin, an edit and an image attached to the reply, so
+    every route has data to leak."""
     root = await alice.send(channel_id, "secret root")
-    reply = await alice.send(channel_id, "secret reply", thread_root_id=root["id"])
+    upload = await alice.client.post(
+        "/api/v1/files", files={"file": ("secret.png", image_bytes("PNG"), "image/png")}
+    )
+    assert upload.status_code == 201, upload.text
+    reply = await alice.send(
+        channel_id, "secret reply", thread_root_id=root["id"], file_ids=[upload.json()["id"]]
+    )
     for method, path, body in (
         ("PUT", f"/api/v1/messages/{root['id']}/reactions/{THUMBS_UP}", None),
         ("PUT", f"/api/v1/messages/{root['id']}/pin", None),
@@ -172,7 +192,12 @@ async def thread_in(alice: Person, channel_id: int) -> dict[str, int]:
     ):
         response = await alice.client.request(method, path, json=body)
         assert response.status_code == 200, response.text
-    return {"channel": channel_id, "message": root["id"], "reply": reply["id"]}
+    return {
+        "channel": channel_id,
+        "message": root["id"],
+        "reply": reply["id"],
+        "file": upload.json()["id"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -271,6 +296,8 @@ async def test_the_scene_is_visible_to_its_owner(world: World) -> None:
         f"/api/v1/channels/{ids['channel']}/messages",
         f"/api/v1/messages/{ids['message']}/thread",
         f"/api/v1/messages/{ids['reply']}",
+        f"/api/v1/files/{ids['file']}/content",
+        f"/api/v1/files/{ids['file']}/thumbnail",
     ):
         assert (await world.alice.get(path)).status_code == 200
 

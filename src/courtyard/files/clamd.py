@@ -1,8 +1,9 @@
 """A minimal ClamAV daemon client: INSTREAM over clamd's Unix socket.
 
-The maintained PyPI clients are synchronous or unmaintained; the protocol is four commands
-long, so Courtyard speaks it itself: ``zINSTREAM\\0``, then chunks each prefixed with their
-length as a 4-byte big-endian integer, then a zero-length chunk; clamd answers
+PyPI's ``clamd`` and ``pyclamd`` are synchronous and unmaintained, ``aioclamd`` is little
+used; the protocol is four commands long, so Courtyard speaks it itself (docs/adr/0009):
+``zINSTREAM\\0``, then chunks each prefixed with their length as a 4-byte big-endian
+integer, then a zero-length chunk; clamd answers
 ``stream: OK`` or ``stream: <signature> FOUND`` (or ``... ERROR``), NUL-terminated.
 """
 

@@ -40,7 +40,7 @@ class SearchRules:
     """Search limits, derived from settings."""
 
     max_page_size: int = 50
-    relevance_window: int = 2000
+    relevance_window: int = 500
     default_order: Order = "date"
 
 

@@ -74,7 +74,7 @@ class SearchSpec:
     before_id: int | None = None
     offset: int = 0
     limit: int = 20
-    relevance_window: int = 2000
+    relevance_window: int = 500
 
 
 @dataclass(frozen=True, slots=True)
