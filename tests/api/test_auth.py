@@ -99,6 +99,11 @@ async def server_later(org: Org, offset: timedelta) -> AsyncIterator[LiveServer]
         await later.stop()
 
 
+def tampered(secret: str) -> str:
+    """``secret`` with its last character changed (always to a different one)."""
+    return secret[:-1] + ("1" if secret.endswith("0") else "0")
+
+
 def problem_code(response: httpx.Response) -> str:
     """The stable error code of a problem+json response."""
     assert response.headers["content-type"] == "application/problem+json", response.text
@@ -212,7 +217,7 @@ async def test_cookie_change_is_refused_when_the_csrf_header_is_missing_or_wrong
     assert missing.status_code == 403
     assert problem_code(missing) == "csrf_failed"
     wrong = await client.post(
-        "/api/v1/channels", json={"name": name}, headers={"X-CSRF-Token": csrf[:-1] + "0"}
+        "/api/v1/channels", json={"name": name}, headers={"X-CSRF-Token": tampered(csrf)}
     )
     assert problem_code(wrong) == "csrf_failed"
     deleting = await client.delete("/api/v1/auth/sessions/1")
