@@ -55,6 +55,8 @@ class ServerProcess:
                 "COURTYARD_DATABASE__URL": self.database_url,
                 "COURTYARD_SERVER__PORT": str(self.port),
                 "COURTYARD_LOGGING__LEVEL": "WARNING",
+                # Test clients all come from loopback; tests of the limits override this.
+                "COURTYARD_RATE_LIMITS__EXEMPT": '["127.0.0.0/8", "::1/128"]',
             }
         )
         env.update(self.extra_env)

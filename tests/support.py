@@ -113,6 +113,8 @@ def server_settings(database_url: str, data_dir: Path, **overrides: Any) -> Sett
         "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1},
         "logging": {"level": "WARNING"},
         "server": {"static_dir": Path(__file__).resolve().parents[1] / "web" / "dist"},
+        # Test clients all come from loopback; tests of the limits (tests/network) override this.
+        "rate_limits": {"exempt": ["127.0.0.0/8", "::1/128"]},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
@@ -162,6 +164,7 @@ class LiveServer:
             ws=self.application.ws_protocol,
             access_log=False,
             log_config=None,
+            proxy_headers=False,  # as `courtyard serve`: the firewall decides whom to believe
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import signal
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,8 +15,10 @@ from litestar.types import ASGIApp
 
 from courtyard.api.asgi import build_asgi_app, with_edge
 from courtyard.api.deps import WebConfig
+from courtyard.api.firewall import Firewall, Reloadable
 from courtyard.api.websocket import EventEndpoint
 from courtyard.auth.passwords import Argon2Parameters, PasswordHashing
+from courtyard.domain.network import FirewallPolicy, Limit, Scope, parse_network
 from courtyard.files.backends.local import LocalFileStore
 from courtyard.files.clamd import ClamdScanner
 from courtyard.files.images import Thumbnailer
@@ -23,9 +28,10 @@ from courtyard.realtime.bus import Bus
 from courtyard.realtime.gateway import Realtime, RealtimeOptions
 from courtyard.services.context import Policy, ServiceContext
 from courtyard.services.files import FileRules, Files
+from courtyard.services.ratelimit import MemoryBuckets, RateLimits
 from courtyard.services.registry import Services
 from courtyard.services.search import Search, SearchRules
-from courtyard.settings import Settings, load_settings
+from courtyard.settings import Settings, config_file_path, load_settings
 from courtyard.storage.engine import Database
 from courtyard.storage.unit_of_work import Storage
 
@@ -148,6 +154,72 @@ def build_services(
     )
 
 
+def firewall_policy_from(settings: Settings) -> FirewallPolicy:
+    """The firewall rules expressed by the settings (validated there already)."""
+    fw = settings.firewall
+    return FirewallPolicy(
+        enabled=fw.enabled,
+        global_scope=Scope.parse("global", allow=fw.allow, deny=fw.deny),
+        rules=tuple(
+            Scope.parse(r.name, allow=r.allow, deny=r.deny, surfaces=r.surfaces, roles=r.roles)
+            for r in fw.rules
+        ),
+        trusted_proxies=tuple(parse_network(p) for p in fw.trusted_proxies),
+    )
+
+
+def build_firewall(settings: Settings) -> Firewall:
+    """The firewall, reloading its rules from the configuration file when it changes."""
+    path = config_file_path(None)
+
+    def reread() -> FirewallPolicy:
+        return firewall_policy_from(load_settings(path))
+
+    return Firewall(
+        firewall_policy_from(settings),
+        loader=reread,
+        watched=path,
+        poll_seconds=settings.firewall.reload_poll_seconds,
+    )
+
+
+def build_rate_limits(settings: Settings) -> RateLimits:
+    """Rate limits in Redis (shared by workers and nodes) or in this process."""
+    rl = settings.rate_limits
+    use_redis = rl.backend == "redis" or (rl.backend == "auto" and settings.realtime.bus == "redis")
+    if use_redis:
+        from courtyard.realtime.backends.redis_limiter import RedisBuckets
+
+        store: Any = RedisBuckets(rl.redis_url or settings.realtime.redis_url, rl.key_prefix)
+    else:
+        store = MemoryBuckets()
+    return RateLimits(
+        store=store,
+        per_user={
+            "writes": Limit(rl.writes_per_second, rl.writes_burst),
+            "reads": Limit(rl.reads_per_second, rl.reads_burst),
+            "uploads": Limit(rl.uploads_per_second, rl.uploads_burst),
+            "frames": Limit(rl.frames_per_second, rl.frames_burst),
+        },
+        per_address={
+            "auth": Limit(rl.auth_per_second, rl.auth_burst),
+            "writes": Limit(rl.writes_ip_per_second, rl.writes_ip_burst),
+            "reads": Limit(rl.reads_ip_per_second, rl.reads_ip_burst),
+            "uploads": Limit(rl.uploads_ip_per_second, rl.uploads_ip_burst),
+        },
+        exempt=tuple(parse_network(n) for n in rl.exempt),
+        enabled=rl.enabled,
+    )
+
+
+def hsts_value(settings: Settings) -> str | None:
+    """Strict-Transport-Security for HTTPS responses (None: not sent)."""
+    if not settings.tls.hsts_seconds:
+        return None
+    value = f"max-age={settings.tls.hsts_seconds}"
+    return value + "; includeSubDomains" if settings.tls.hsts_include_subdomains else value
+
+
 @dataclass(frozen=True, slots=True)
 class Application:
     """What a server process runs: the HTTP app and the event-socket protocol for uvicorn."""
@@ -157,12 +229,29 @@ class Application:
     ws_protocol: Any
     services: Services
     endpoint: EventEndpoint
+    firewall: Firewall
+    limits: RateLimits
+    reloaders: list[Reloadable]
+
+    async def reload(self, reason: str) -> None:
+        """Re-read what can change without a restart (firewall rules, TLS certificate)."""
+        for reloader in self.reloaders:
+            await reloader(reason)
 
 
-def build_application(settings: Settings, *, services: Services | None = None) -> Application:
-    """Everything one server process needs, wired from ``settings``."""
+def build_application(
+    settings: Settings, *, services: Services | None = None, reload_on_sighup: bool = False
+) -> Application:
+    """Everything one server process needs, wired from ``settings``.
+
+    ``reload_on_sighup`` (for `courtyard serve`, not for in-process test servers) reloads the
+    firewall rules and the TLS certificate when the process receives SIGHUP.
+    """
     configure_logging(settings.logging.level, settings.logging.format)
     services = services or build_services(settings)
+    firewall = build_firewall(settings)
+    limits = build_rate_limits(settings)
+    reloaders: list[Reloadable] = [firewall.reload]
     public_url = settings.server.public_url()
     web = WebConfig(
         secure_cookies=public_url.startswith("https://"),
@@ -178,6 +267,8 @@ def build_application(settings: Settings, *, services: Services | None = None) -
         socket_send_buffer=settings.realtime.socket_send_buffer_kib * 1024,
         frames_per_second=settings.realtime.frames_per_second,
         frame_burst=settings.realtime.frame_burst,
+        firewall=firewall,
+        limits=limits,
     )
     litestar = build_asgi_app(
         services,
@@ -185,20 +276,44 @@ def build_application(settings: Settings, *, services: Services | None = None) -
         max_body_bytes=settings.server.max_request_body_bytes,
         api_docs=settings.server.api_docs,
         static_dir=settings.server.static_dir,
-        on_startup=[services.realtime.start, services.files.start],
+        on_startup=[
+            services.realtime.start,
+            services.files.start,
+            firewall.start,
+            limits.start,
+            *([functools.partial(_handle_sighup, reloaders)] if reload_on_sighup else []),
+        ],
         on_shutdown=[
+            firewall.stop,
+            limits.stop,
             services.files.stop,
             services.realtime.stop,
             services.context.storage.database.dispose,
         ],
     )
     return Application(
-        asgi=with_edge(litestar),
+        asgi=with_edge(litestar, firewall=firewall, limits=limits, hsts=hsts_value(settings)),
         litestar=litestar,
         ws_protocol=endpoint.protocol_factory(),
         services=services,
         endpoint=endpoint,
+        firewall=firewall,
+        limits=limits,
+        reloaders=reloaders,
     )
+
+
+async def _handle_sighup(reloaders: list[Reloadable]) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def reload_all() -> None:
+        for reloader in reloaders:
+            try:
+                await reloader("SIGHUP")
+            except Exception:
+                logger.exception("reload on SIGHUP failed")
+
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload_all()))
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> ASGIApp:

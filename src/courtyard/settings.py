@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "COURTYARD_CONFIG"
@@ -47,6 +54,29 @@ class ServerSettings(_Section):
         Path("web/dist"),
         description="Built browser assets (`make build`), served under /static/. The API docs "
         "page loads its script from here, never from a CDN.",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        ge=1,
+        le=300,
+        description="A client must send a request's complete headers within this long of "
+        "starting it (or of connecting); slower ones are disconnected (slowloris).",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="Grace period for a request body; after it the body must keep arriving at "
+        "min_body_bytes_per_second on average or the connection is closed (slow POST).",
+    )
+    min_body_bytes_per_second: int = Field(
+        1024,
+        ge=1,
+        le=100 * 1024 * 1024,
+        description="Slowest average upload speed tolerated after body_timeout_seconds.",
+    )
+    keep_alive_timeout_seconds: float = Field(
+        5.0, ge=1, le=600, description="Idle keep-alive connections are closed after this long."
     )
 
     @field_validator("site_url")
@@ -313,6 +343,183 @@ class SearchSettings(_Section):
     )
 
 
+def _check_networks(values: list[str]) -> list[str]:
+    from courtyard.domain.network import parse_network
+
+    for value in values:
+        parse_network(value)  # RuleError is a ValueError: pydantic names the key
+    return values
+
+
+class FirewallRuleSettings(_Section):
+    """One named rule of Courtyard's firewall."""
+
+    name: str = Field(min_length=1, max_length=100, description="Shown in verdicts and logs.")
+    surfaces: list[str] = Field(
+        default_factory=list,
+        description="Where the rule applies: api, auth, admin, tokens, events, files, web "
+        "(empty: everywhere).",
+    )
+    roles: list[str] = Field(
+        default_factory=list,
+        description="Whose requests it judges: owner, admin, member, guest (empty: everyone, "
+        "before authentication).",
+    )
+    allow: list[str] = Field(
+        default_factory=list, description="CIDR blocks allowed (empty: any address)."
+    )
+    deny: list[str] = Field(default_factory=list, description="CIDR blocks refused.")
+
+    @model_validator(mode="after")
+    def _valid_rule(self) -> FirewallRuleSettings:
+        from courtyard.domain.network import Scope
+
+        Scope.parse(
+            self.name, allow=self.allow, deny=self.deny, surfaces=self.surfaces, roles=self.roles
+        )
+        return self
+
+
+class FirewallSettings(_Section):
+    """Courtyard's own network firewall (checked before authentication; reloaded on SIGHUP and
+    on change of the configuration file, without a restart)."""
+
+    enabled: bool = Field(
+        True, description="Apply the lists below (with every list empty, everyone is allowed)."
+    )
+    allow: list[str] = Field(
+        default_factory=list,
+        description="CIDR blocks (IPv4 or IPv6) that may connect at all; empty allows any.",
+    )
+    deny: list[str] = Field(
+        default_factory=list, description="CIDR blocks refused everywhere (deny wins)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies whose X-Forwarded-For / Forwarded headers are believed; "
+        "the client is the rightmost address that is not one of them.",
+    )
+    rules: list[FirewallRuleSettings] = Field(
+        default_factory=list,
+        description="Per-surface or per-role rules as [[firewall.rules]] tables with name, "
+        "surfaces, roles, allow and deny (see docs/security.md).",
+    )
+    reload_poll_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="How often the configuration file's modification time is checked for "
+        "changed rules; 0 reloads on SIGHUP only.",
+    )
+
+    @field_validator("allow", "deny", "trusted_proxies")
+    @classmethod
+    def _cidr(cls, value: list[str]) -> list[str]:
+        return _check_networks(value)
+
+
+class RateLimitSettings(_Section):
+    """Token-bucket rate limits per user and per client address, by route class (429 with
+    Retry-After above them). Rates are requests per second; bursts are bucket sizes."""
+
+    enabled: bool = Field(True, description="Apply rate limits.")
+    backend: Literal["auto", "memory", "redis"] = Field(
+        "auto",
+        description="Where buckets live: 'memory' (per process), 'redis' (shared by every "
+        "worker and node), 'auto' (redis when realtime.bus is 'redis').",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis/Valkey URL for the buckets; defaults to realtime.redis_url."
+    )
+    key_prefix: str = Field(
+        "courtyard:ratelimit:",
+        min_length=1,
+        max_length=200,
+        description="Prefix of the Redis keys (installations sharing a Redis need different ones).",
+    )
+    exempt: list[str] = Field(
+        default_factory=list,
+        description="CIDR blocks never rate limited (e.g. a monitoring host).",
+    )
+    auth_per_second: float = Field(
+        0.5, gt=0, le=100_000, description="Sign-in, setup and invite requests per address."
+    )
+    auth_burst: int = Field(20, ge=1, le=1_000_000, description="Burst for auth, per address.")
+    writes_per_second: float = Field(
+        10.0, gt=0, le=100_000, description="Changes (POST, PUT, PATCH, DELETE) per user."
+    )
+    writes_burst: int = Field(100, ge=1, le=1_000_000, description="Burst of writes per user.")
+    writes_ip_per_second: float = Field(
+        50.0, gt=0, le=100_000, description="Changes per address (all users behind it)."
+    )
+    writes_ip_burst: int = Field(
+        500, ge=1, le=1_000_000, description="Burst of writes per address."
+    )
+    reads_per_second: float = Field(30.0, gt=0, le=100_000, description="Reads (GET) per user.")
+    reads_burst: int = Field(300, ge=1, le=1_000_000, description="Burst of reads per user.")
+    reads_ip_per_second: float = Field(
+        150.0, gt=0, le=100_000, description="Reads per address (all users behind it)."
+    )
+    reads_ip_burst: int = Field(1500, ge=1, le=1_000_000, description="Burst of reads per address.")
+    uploads_per_second: float = Field(1.0, gt=0, le=100_000, description="File uploads per user.")
+    uploads_burst: int = Field(30, ge=1, le=1_000_000, description="Burst of uploads per user.")
+    uploads_ip_per_second: float = Field(
+        5.0, gt=0, le=100_000, description="File uploads per address."
+    )
+    uploads_ip_burst: int = Field(
+        100, ge=1, le=1_000_000, description="Burst of uploads per address."
+    )
+    frames_per_second: float = Field(
+        40.0,
+        gt=0,
+        le=100_000,
+        description="Event-socket messages per user over all their sockets in one process "
+        "(each socket also has realtime.frames_per_second).",
+    )
+    frames_burst: int = Field(
+        200, ge=1, le=1_000_000, description="Burst of socket messages per user."
+    )
+
+    @field_validator("exempt")
+    @classmethod
+    def _cidr(cls, value: list[str]) -> list[str]:
+        return _check_networks(value)
+
+
+class TLSSettings(_Section):
+    """HTTPS served by Courtyard itself (or leave empty and terminate TLS in a proxy; see
+    docs/deploy/tls.md)."""
+
+    cert_file: Path | None = Field(
+        None, description="PEM certificate chain (server certificate first). Enables TLS."
+    )
+    key_file: Path | None = Field(None, description="PEM private key of the certificate.")
+    min_version: Literal["1.2", "1.3"] = Field(
+        "1.2", description="Oldest TLS version accepted (1.0 and 1.1 never are)."
+    )
+    hsts_seconds: int = Field(
+        31_536_000,
+        ge=0,
+        le=2 * 31_536_000,
+        description="Strict-Transport-Security max-age sent over HTTPS; 0 sends none.",
+    )
+    hsts_include_subdomains: bool = Field(
+        False, description="Add includeSubDomains to Strict-Transport-Security."
+    )
+    reload_poll_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How often certificate and key files are checked for renewal (new "
+        "handshakes use the new certificate); 0 reloads on SIGHUP only.",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether Courtyard terminates TLS itself."""
+        return self.cert_file is not None
+
+
 class LoggingSettings(_Section):
     """Log output."""
 
@@ -347,6 +554,9 @@ class Settings(BaseSettings):
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    firewall: FirewallSettings = Field(default_factory=FirewallSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    tls: TLSSettings = Field(default_factory=TLSSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
@@ -361,6 +571,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the TOML file, which arrives as init arguments.
         return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Settings:
+        if (self.tls.cert_file is None) != (self.tls.key_file is None):
+            raise ValueError("tls.cert_file and tls.key_file must be set together")
+        return self
 
     def database_url(self) -> str:
         """The configured database URL, or the embedded SQLite file in ``data_dir``."""

@@ -16,8 +16,9 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp
 
 from courtyard import __version__
-from courtyard.api.deps import WebConfig, provide_actor, provide_admin_actor, provide_client
+from courtyard.api.deps import WebConfig, provide_admin_actor, provide_client
 from courtyard.api.errors import EXCEPTION_HANDLERS
+from courtyard.api.firewall import Firewall, NetworkEdge, provide_admitted_actor
 from courtyard.api.jsonbody import StrictJSONRequest
 from courtyard.api.middleware import EdgeMiddleware
 from courtyard.api.openapi import document_problem_responses
@@ -34,6 +35,7 @@ from courtyard.api.routes.users import (
     MeController,
     UsersController,
 )
+from courtyard.services.ratelimit import RateLimits
 from courtyard.services.registry import Services
 
 API_DESCRIPTION = """\
@@ -125,7 +127,7 @@ def build_asgi_app(
         dependencies={
             "services": Provide(lambda: services, sync_to_thread=False, use_cache=True),
             "web": Provide(lambda: web, sync_to_thread=False, use_cache=True),
-            "actor": Provide(provide_actor),
+            "actor": Provide(provide_admitted_actor),  # firewall roles + per-user limits
             "admin_actor": Provide(provide_admin_actor),
             "client": Provide(provide_client, sync_to_thread=False),
         },
@@ -143,6 +145,16 @@ def build_asgi_app(
     return app
 
 
-def with_edge(app: Litestar) -> ASGIApp:
-    """The application behind the edge middleware, which sees every request (even unrouted)."""
-    return EdgeMiddleware(app)
+def with_edge(
+    app: Litestar,
+    *,
+    firewall: Firewall | None = None,
+    limits: RateLimits | None = None,
+    hsts: str | None = None,
+) -> ASGIApp:
+    """The application behind the edge middleware, which sees every request (even unrouted):
+    security headers outermost (so refusals carry them too), then the firewall and rate limits."""
+    inner: ASGIApp = app
+    if firewall is not None:
+        inner = NetworkEdge(app, firewall, limits)
+    return EdgeMiddleware(inner, hsts=hsts)

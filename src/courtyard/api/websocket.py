@@ -29,6 +29,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from courtyard.api.deps import SESSION_COOKIE
+from courtyard.api.firewall import SOCKET_SURFACES, Firewall, socket_admission
 from courtyard.api.wsframes import (
     OP_BINARY,
     OP_CLOSE,
@@ -39,6 +40,7 @@ from courtyard.api.wsframes import (
     read_frames,
 )
 from courtyard.domain.errors import CourtyardError
+from courtyard.domain.network import IPAddress
 from courtyard.domain.users import Actor
 from courtyard.realtime import closecodes
 from courtyard.realtime.connection import Connection
@@ -53,6 +55,7 @@ from courtyard.realtime.wire import (
     control_frame,
     decode_client_message,
 )
+from courtyard.services.ratelimit import RateLimits
 from courtyard.services.registry import Services
 
 logger = logging.getLogger(__name__)
@@ -76,6 +79,9 @@ class EventEndpoint:
     auth_timeout: float = 10.0
     close_timeout: float = 5.0
     open_sockets: set[EventSocket] = field(default_factory=set)
+    # Network controls (api/firewall.py): firewall rules and per-user frame limits.
+    firewall: Firewall | None = None
+    limits: RateLimits | None = None
 
     def protocol_factory(self) -> Any:
         """What uvicorn's ``ws=`` option takes: called once per upgraded connection."""
@@ -92,6 +98,7 @@ class EventSocket(asyncio.Protocol):
 
     __slots__ = (
         "accepted",
+        "address",
         "close_received",
         "close_sent",
         "conn",
@@ -128,6 +135,7 @@ class EventSocket(asyncio.Protocol):
         self.handshake: ServerProtocol | None = ServerProtocol(max_size=endpoint.max_frame_bytes)
         self.transport: asyncio.Transport | None = None
         self.ip = ""
+        self.address: IPAddress | None = None
         self.conn: Connection | None = None
         self.accepted = False
         self.close_sent = False
@@ -227,6 +235,13 @@ class EventSocket(asyncio.Protocol):
         if target.path != EVENTS_PATH:
             self._reject(HTTPStatus.NOT_FOUND, "no such WebSocket endpoint")
             return
+        if endpoint.firewall is not None:
+            # Network controls (api/firewall.py): the real client, then the firewall's verdict.
+            self.address, verdict = socket_admission(endpoint.firewall, self.ip, request.headers)
+            self.ip = str(self.address) if self.address is not None else self.ip
+            if not verdict.allowed:
+                self._reject(HTTPStatus.FORBIDDEN, f"network_not_allowed (rule: {verdict.rule})")
+                return
         origin = request.headers.get("Origin")
         if origin is not None and origin.rstrip("/") not in endpoint.allowed_origins:
             self._reject(HTTPStatus.FORBIDDEN, "cross-origin WebSocket connections are refused")
@@ -253,6 +268,9 @@ class EventSocket(asyncio.Protocol):
         actor = await self._authenticate(secret)
         if actor is None:
             self._reject(HTTPStatus.UNAUTHORIZED, "invalid or expired credentials")
+            return
+        if (refusal := self._role_refusal(actor)) is not None:
+            self._reject(HTTPStatus.FORBIDDEN, refusal)
             return
         self._accept(request)
         await self._open(actor)
@@ -309,7 +327,18 @@ class EventSocket(asyncio.Protocol):
         if actor is None:
             self.close(closecodes.UNAUTHENTICATED, "invalid or expired credentials")
             return
+        if (refusal := self._role_refusal(actor)) is not None:
+            self.close(closecodes.POLICY_VIOLATION, refusal)
+            return
         await self._open(actor)
+
+    def _role_refusal(self, actor: Actor) -> str | None:
+        """The firewall's per-role rules, once the user is known (api/firewall.py)."""
+        firewall = self.endpoint.firewall
+        if firewall is None or not firewall.policy.has_role_rules:
+            return None
+        verdict = firewall.judge(self.address, SOCKET_SURFACES, actor.role.value, stage="role")
+        return None if verdict.allowed else f"network_not_allowed (rule: {verdict.rule})"
 
     async def _open(self, actor: Actor) -> None:
         if self.timer is not None:
@@ -400,7 +429,12 @@ class EventSocket(asyncio.Protocol):
         self.refilled = now
         if self.tokens >= 1.0:
             self.tokens -= 1.0
-            return True
+            limits = endpoint.limits
+            # Per user over all their sockets in this process (services/ratelimit.py).
+            if limits is None or self.conn is None:
+                return True
+            if limits.allow_frame(self.conn.user_id, self.address):
+                return True
         self._violation("rate_limited", "too many frames; slow down")
         return False
 
