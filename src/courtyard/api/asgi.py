@@ -22,6 +22,7 @@ from courtyard.api.firewall import Firewall, NetworkEdge, provide_admitted_actor
 from courtyard.api.jsonbody import StrictJSONRequest
 from courtyard.api.middleware import EdgeMiddleware
 from courtyard.api.openapi import document_problem_responses
+from courtyard.api.routes.admin_audit import AuditController
 from courtyard.api.routes.auth import AuthController, SetupController
 from courtyard.api.routes.channels import ChannelsController, ConversationsController
 from courtyard.api.routes.files import FilesController
@@ -120,6 +121,7 @@ def build_asgi_app(
             initial_state,
             presence,
             receipts,
+            AuditController,
             openapi_document,
             *extra_route_handlers,
             *static_routes(static_dir),

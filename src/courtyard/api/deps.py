@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -72,6 +73,9 @@ async def provide_actor(request: Request[Any, Any, State], services: AppServices
     if not secret:
         raise Unauthenticated("sign in first", code="not_signed_in")
     actor = await services.sessions.authenticate(secret)
+    client = provide_client(request)
+    # The cached actor is shared between requests: this request's client goes on a copy.
+    actor = msgspec.structs.replace(actor, ip=client.ip_address, user_agent=client.user_agent)
     unsafe = request.method not in SAFE_METHODS
     if via_cookie and unsafe:
         sent = request.headers.get(CSRF_HEADER, "")

@@ -45,6 +45,12 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     session_id: int | None = None
     token_id: int | None = None
     scopes: frozenset[str] = frozenset()
+    # Where the request came from (for the audit log); filled in per request by the API.
+    ip: str = ""
+    user_agent: str = ""
+    # The organisation requires two-factor authentication and this user has not enrolled:
+    # only enrolment (and signing out) is allowed.
+    enrolment_required: bool = False
 
     @property
     def is_admin(self) -> bool:

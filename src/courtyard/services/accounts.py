@@ -22,6 +22,7 @@ from courtyard.domain.roles import Role, may_assign_role
 from courtyard.domain.text import clean_email, clean_name, clean_password, clean_username
 from courtyard.domain.users import Actor, CustomStatus, Invite, User
 from courtyard.services.access import USER_NOT_FOUND, access_user, require_admin
+from courtyard.services.audit import note
 from courtyard.services.context import ServiceContext
 from courtyard.services.sessions import ClientInfo, IssuedToken, Sessions, SignedIn, issue_token
 from courtyard.storage.errors import UniqueViolation
@@ -118,6 +119,14 @@ class Accounts:
             )
         async with self._ctx.storage.transaction() as uow:
             record = await register_user(self._ctx, uow, account, role=role)
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "user.created",
+                target=f"user:{record.id}",
+                details={"username": record.username, "role": str(role)},
+            )
         return self._shown(record, include_email=True)
 
     async def create_invite(
@@ -147,6 +156,14 @@ class Accounts:
                 now=now,
                 expires_at=now + lifetime,
             )
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "user.invited",
+                target=f"invite:{record.id}",
+                details={"role": str(role), "email": record.email},
+            )
         return IssuedInvite(invite=record.public(), secret=secret)
 
     async def list_invites(self, actor: Actor) -> list[Invite]:
@@ -162,6 +179,7 @@ class Accounts:
             if await uow.credentials.get_invite(invite_id) is None:
                 raise NotFound("invite not found")
             await uow.credentials.revoke_invite(invite_id, now=self._ctx.clock())
+            note(uow, self._ctx, actor, "invite.revoked", target=f"invite:{invite_id}")
 
     async def check_invite(self, secret: str) -> Invite:
         """The invite behind a link, if it can still be used."""
@@ -199,6 +217,16 @@ class Accounts:
                 raise NotFound(
                     "this invite link is invalid, used or expired", code="invite_invalid"
                 )
+            note(
+                uow,
+                self._ctx,
+                None,
+                "user.invite_accepted",
+                target=f"user:{record.id}",
+                ip=client.ip_address,
+                user_agent=client.user_agent,
+                details={"invite_id": invite.id, "username": record.username},
+            )
         return await self._sessions.start_session(record.id, client)
 
     # --- directory and profiles -----------------------------------------------------------
@@ -316,6 +344,14 @@ class Accounts:
             if record.role is Role.OWNER and record.is_active and role is not Role.OWNER:
                 await self._keep_an_owner(uow)
             await uow.users.set_role(user_id, role, now=self._ctx.clock())
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "user.role_changed",
+                target=f"user:{user_id}",
+                details={"from": str(record.role), "to": str(role)},
+            )
             uow.after_commit(lambda: self._sessions.forget_user(user_id))
             record = await self._load(uow, user_id)
             uow.outbox.append(
@@ -340,6 +376,7 @@ class Accounts:
                 await uow.users.set_deactivated(user_id, at=now, now=now)
                 uow.after_commit(lambda: self._sessions.forget_user(user_id))
                 await uow.credentials.delete_sessions_of(user_id)
+                note(uow, self._ctx, actor, "user.deactivated", target=f"user:{user_id}")
                 record = await self._load(uow, user_id)
                 uow.outbox.append(
                     UserDeactivated(user=record.public(include_email=False)),
@@ -356,6 +393,7 @@ class Accounts:
                 raise PermissionDenied("you cannot reactivate this user", code="role_not_allowed")
             if not record.is_active:
                 await uow.users.set_deactivated(user_id, at=None, now=self._ctx.clock())
+                note(uow, self._ctx, actor, "user.reactivated", target=f"user:{user_id}")
                 record = await self._load(uow, user_id)
                 uow.outbox.append(
                     UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
@@ -383,6 +421,14 @@ class Accounts:
             # A reset usually follows a compromise: the person's own tokens go too.
             await uow.credentials.revoke_tokens_of(user_id, now=self._ctx.clock())
             uow.outbox.append(*sessions_ended(user_id, reason="password reset"))
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "user.password_reset",
+                target=f"user:{user_id}",
+                details={} if actor is not None else {"via": "cli"},
+            )
             uow.after_commit(lambda: self._sessions.forget_user(user_id))
 
     async def find_user_id(self, login: str) -> int:
@@ -413,6 +459,14 @@ class Accounts:
                 )
             except UniqueViolation as exc:
                 raise _taken(exc) from exc
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "bot.created",
+                target=f"user:{record.id}",
+                details={"username": record.username},
+            )
             uow.outbox.append(
                 UserCreated(user=record.public(include_email=False)), Audience(all_members=True)
             )
@@ -427,7 +481,7 @@ class Accounts:
             record = await uow.users.get(bot_id)
             if record is None or not record.is_bot:
                 raise NotFound("bot not found")
-            return await issue_token(
+            issued = await issue_token(
                 self._ctx,
                 uow,
                 owner=record,
@@ -437,6 +491,19 @@ class Accounts:
                 expires_in_days=expires_in_days,
                 kind=SecretKind.BOT_TOKEN,
             )
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "token.created",
+                target=f"token:{issued.token.id}",
+                details={
+                    "kind": "bot",
+                    "owner_id": bot_id,
+                    "scopes": " ".join(issued.token.scopes),
+                },
+            )
+            return issued
 
     # --- helpers --------------------------------------------------------------------------
     def _shown(self, record: UserRecord, *, include_email: bool) -> User:

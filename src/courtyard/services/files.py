@@ -34,6 +34,7 @@ from courtyard.files.images import ImageReport, Thumbnailer
 from courtyard.files.sniff import HEAD_BYTES, sniff
 from courtyard.files.store import FileStore, new_key, thumbnail_key
 from courtyard.services.access import access_message
+from courtyard.services.audit import DENIED, note
 from courtyard.services.context import ServiceContext
 from courtyard.storage.repositories.files import FileRecord, FileRepository, NewFile
 from courtyard.storage.unit_of_work import UnitOfWork
@@ -259,14 +260,20 @@ class Files:
                 "the virus scanner is not available; try again later", code="scanner_unavailable"
             ) from None
         if not verdict.clean:
-            # The audit line: who, what (by hash and size), and which signature; not the name.
-            logger.warning(
-                "infected upload refused: user=%s sha256=%s size=%s signature=%s",
-                actor.user_id,
-                staged.sha256,
-                staged.size,
-                verdict.signature,
-            )
+            # Audited: who, what (by hash and size), and which signature; not the name.
+            async with self._ctx.storage.transaction() as uow:
+                note(
+                    uow,
+                    self._ctx,
+                    actor,
+                    "file.infected_refused",
+                    outcome=DENIED,
+                    details={
+                        "sha256": staged.sha256,
+                        "size": staged.size,
+                        "signature": verdict.signature,
+                    },
+                )
             raise InvalidInput(
                 f"the file was refused by the virus scanner ({verdict.signature})",
                 field="file",

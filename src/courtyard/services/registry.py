@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from courtyard.realtime.gateway import Realtime
 from courtyard.services.accounts import Accounts
+from courtyard.services.audit import Audit
 from courtyard.services.channels import Channels
 from courtyard.services.context import ServiceContext
 from courtyard.services.conversations import Conversations
@@ -38,6 +39,7 @@ class Services:
     realtime: Realtime
     files: Files
     search: Search
+    audit: Audit
 
     @classmethod
     def build(
@@ -69,4 +71,5 @@ class Services:
             realtime=realtime,
             files=files,
             search=search or Search(ctx),
+            audit=Audit(ctx),
         )

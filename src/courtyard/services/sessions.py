@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from courtyard.auth.tokens import SecretKind, display_prefix, hash_secret, kind_of, new_secret
+from courtyard.domain.audit import Details
 from courtyard.domain.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from courtyard.domain.events import Audience, UserUpdated, sessions_ended
 from courtyard.domain.text import clean_name, clean_password
 from courtyard.domain.users import SCOPES, AccessToken, Actor, Session, User
+from courtyard.services.audit import FAILURE, note
 from courtyard.services.context import ServiceContext
 from courtyard.services.credential_cache import CredentialCache
 from courtyard.storage.repositories.users import UserRecord
@@ -67,10 +70,13 @@ class Sessions:
         # An empty stored hash means "no password", exactly like NULL (never the decoy's).
         stored_hash = (record.password_hash or None) if record else None
         if not await self._ctx.passwords.verify(stored_hash, password) or record is None:
+            await self._failed_sign_in(login, record, client, "wrong password or unknown account")
             raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
         if not record.is_active:
+            await self._failed_sign_in(login, record, client, "account deactivated")
             raise Unauthenticated("this account is deactivated", code="account_deactivated")
         if record.is_bot:
+            await self._failed_sign_in(login, record, client, "bot account")
             raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
         assert stored_hash is not None
         if self._ctx.passwords.needs_rehash(stored_hash):
@@ -78,6 +84,29 @@ class Sessions:
             async with self._ctx.storage.transaction() as uow:
                 await uow.users.rehash_password(record.id, new_hash)
         return await self.start_session(record.id, client)
+
+    async def _failed_sign_in(
+        self, login: str, record: UserRecord | None, client: ClientInfo, reason: str
+    ) -> None:
+        """Audit a refused sign-in. An unknown login is stored only as a short hash: people
+        sometimes type their password into the name field."""
+        details: Details = {"reason": reason}
+        if record is None:
+            details["login_sha256"] = hashlib.sha256(login.encode("utf-8", "replace")).hexdigest()[
+                :16
+            ]
+        async with self._ctx.storage.transaction() as uow:
+            note(
+                uow,
+                self._ctx,
+                None,
+                "auth.sign_in",
+                target=f"user:{record.id}" if record else "unknown account",
+                outcome=FAILURE,
+                ip=client.ip_address,
+                user_agent=client.user_agent,
+                details=details,
+            )
 
     async def start_session(self, user_id: int, client: ClientInfo) -> SignedIn:
         """Open a new session for an already-verified user (fresh id: no session fixation)."""
@@ -94,6 +123,15 @@ class Sessions:
                 expires_at=expires_at,
                 user_agent=client.user_agent,
                 ip_address=client.ip_address,
+            )
+            note(
+                uow,
+                self._ctx,
+                Actor(user_id=record.id, username=record.username, role=record.role),
+                "auth.sign_in",
+                target=f"session:{session.id}",
+                ip=client.ip_address,
+                user_agent=client.user_agent,
             )
         return SignedIn(
             user=record.public(include_email=True),
@@ -206,6 +244,7 @@ class Sessions:
         async with self._ctx.storage.transaction() as uow:
             if await uow.credentials.delete_session(actor.session_id, user_id=actor.user_id):
                 self._announce(uow, actor.user_id, [actor.session_id], None, "signed out")
+                note(uow, self._ctx, actor, "auth.sign_out", target=f"session:{actor.session_id}")
 
     async def list_sessions(self, actor: Actor) -> list[Session]:
         """The actor's sessions, marking the current one."""
@@ -219,6 +258,7 @@ class Sessions:
             if not await uow.credentials.delete_session(session_id, user_id=actor.user_id):
                 raise NotFound("session not found")
             self._announce(uow, actor.user_id, [session_id], None, "session revoked")
+            note(uow, self._ctx, actor, "auth.session_revoked", target=f"session:{session_id}")
 
     async def sign_out_everywhere(self, actor: Actor) -> int:
         """End every session of the actor except the current one; returns how many ended."""
@@ -227,6 +267,14 @@ class Sessions:
                 actor.user_id, except_id=actor.session_id
             )
             self._announce(uow, actor.user_id, ended, None, "signed out everywhere")
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "auth.signed_out_everywhere",
+                target=f"user:{actor.user_id}",
+                details={"sessions_ended": len(ended)},
+            )
         return len(ended)
 
     async def change_password(self, actor: Actor, current: str, new: str) -> None:
@@ -244,6 +292,7 @@ class Sessions:
                 actor.user_id, except_id=actor.session_id
             )
             self._announce(uow, actor.user_id, ended, None, "password changed")
+            note(uow, self._ctx, actor, "auth.password_changed", target=f"user:{actor.user_id}")
 
     async def create_personal_token(
         self, actor: Actor, name: str, scopes: list[str], expires_in_days: int | None
@@ -256,7 +305,7 @@ class Sessions:
         async with self._ctx.storage.transaction() as uow:
             record = await uow.users.get(actor.user_id)
             assert record is not None
-            return await issue_token(
+            issued = await issue_token(
                 self._ctx,
                 uow,
                 owner=record,
@@ -266,6 +315,15 @@ class Sessions:
                 expires_in_days=expires_in_days,
                 kind=SecretKind.PERSONAL_TOKEN,
             )
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "token.created",
+                target=f"token:{issued.token.id}",
+                details={"kind": "personal", "scopes": " ".join(issued.token.scopes)},
+            )
+            return issued
 
     async def list_tokens(self, actor: Actor) -> list[AccessToken]:
         """The actor's live personal tokens."""
@@ -284,6 +342,14 @@ class Sessions:
             if not (mine or admin_on_bot):
                 raise NotFound("token not found")
             await uow.credentials.revoke_token(token_id, now=self._ctx.clock())
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "token.revoked",
+                target=f"token:{token_id}",
+                details={"owner_id": token.user_id},
+            )
             self._announce(uow, token.user_id, None, [token_id], "token revoked")
 
 

@@ -87,6 +87,11 @@ sessions = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("user_agent", String(256), nullable=False, default=""),
     Column("ip_address", String(64), nullable=False, default=""),
+    # Migration 0003: 'active', or 'pending' while the second factor is still to be given
+    # (a pending session authenticates nothing). ``reauthenticated_at``: the last password or
+    # second-factor proof, for actions that need a recent one.
+    Column("state", String(16), nullable=False, default="active", server_default="active"),
+    Column("reauthenticated_at", BigInteger, nullable=True),
 )
 
 access_tokens = Table(
@@ -316,6 +321,69 @@ search_documents = Table(
     ),
     Column("body", SearchBody, nullable=False),
     Column("has_link", Boolean, nullable=False, default=False),
+)
+
+# --- security (migration 0003) -------------------------------------------------------------
+# The audit trail: append-only and hash-chained (courtyard.domain.audit). ``id`` is assigned by
+# the appender under a lock (previous id + 1), never by a sequence, so the chain has no gaps.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("actor_id", BigInteger, nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("user_agent", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ix_audit_log_created_at", audit_log.c.created_at)
+Index("ix_audit_log_actor_id", audit_log.c.actor_id, audit_log.c.id)
+Index("ix_audit_log_action", audit_log.c.action, audit_log.c.id)
+
+# A user's TOTP secret (encrypted at rest, see courtyard.auth.secretbox). ``confirmed_at`` is
+# NULL during enrolment; ``last_used_step`` refuses a code's reuse within its window.
+two_factor = Table(
+    "two_factor",
+    metadata,
+    Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("secret", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("confirmed_at", BigInteger, nullable=True),
+    Column("last_used_step", BigInteger, nullable=True),
+)
+
+# One-time recovery codes: SHA-256 of 80-bit random codes.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+)
+
+# Failed sign-in and second-factor attempts per key ('login:<name>', 'ip:<address>',
+# 'second:<user id>'), shared by every worker: progressive delays and temporary lockouts.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", BigInteger, nullable=False),
+    Column("locked_until", BigInteger, nullable=True),
 )
 
 # Objects only one database has, created by migration 0002 and invisible to SQLAlchemy's

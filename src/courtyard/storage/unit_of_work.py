@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courtyard.storage.engine import Database
+from courtyard.storage.repositories.audit import AuditRepository
 from courtyard.storage.repositories.channels import ChannelRepository
 from courtyard.storage.repositories.credentials import CredentialRepository
 from courtyard.storage.repositories.events import EventLogRepository, StoredEvent
@@ -33,6 +34,7 @@ class UnitOfWork:
         self.messages = MessageRepository(conn)
         self.outbox = Outbox(conn, dialect)
         self.events = EventLogRepository(conn)
+        self.audit = AuditRepository(conn, dialect)
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -64,6 +66,9 @@ class Storage:
         async with self.database.write() as conn:
             uow = UnitOfWork(conn, self.database.dialect)
             yield uow
+            # Audit entries first, then events: every transaction takes the two append locks
+            # in the same order, so they cannot deadlock.
+            await uow.audit.flush()
             written = await uow.outbox.flush(now=self._clock())
         for callback in uow._after_commit:
             _run_safely(callback)
