@@ -9,7 +9,6 @@ the end. Without clamd installed these tests skip, except in CI, where they fail
 from __future__ import annotations
 
 import io
-import logging
 import os
 import shutil
 import socket
@@ -104,21 +103,23 @@ async def scanned_org(
         yield own
 
 
-async def test_eicar_is_refused_with_a_clear_error_and_an_audit_line(
-    scanned_org: Org, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_eicar_is_refused_with_a_clear_error_and_an_audit_entry(scanned_org: Org) -> None:
     person = await scanned_org.person("scanned")
     scratch = scanned_org.server.services.files.rules.scratch_dir
-    with caplog.at_level(logging.WARNING, logger="courtyard.services.files"):
-        response = await upload(person, EICAR, "eicar.com")
+    response = await upload(person, EICAR, "eicar.com")
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["code"] == "infected_file"
     assert "Eicar-Test-Signature" in body["detail"]
-    audit = [r.getMessage() for r in caplog.records if "infected upload" in r.getMessage()]
-    assert len(audit) == 1
-    assert f"user={person.id}" in audit[0]
-    assert "eicar.com" not in audit[0], "file names are personal data: not logged"
+    listed = await scanned_org.owner.get(
+        "/api/v1/admin/audit", params={"action": "file.infected_refused", "actor": person.id}
+    )
+    entries = listed.json()["entries"]
+    assert len(entries) == 1
+    assert entries[0]["outcome"] == "denied"
+    assert "Eicar-Test-Signature" in entries[0]["details"]["signature"]
+    assert len(entries[0]["details"]["sha256"]) == 64
+    assert "eicar.com" not in listed.text, "file names are personal data: not recorded"
     assert not [p for p in scratch.glob("*") if p.is_file()], "nothing left in scratch"
 
 
