@@ -31,11 +31,18 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 	rm -f web/node_modules/.installed-*
 	touch $(WEB_STAMP)
 
-web/dist/vendor/redoc.standalone.js: $(WEB_STAMP) web/scripts/vendor.mjs
-	cd web && node scripts/vendor.mjs
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+
+# The client (vite build empties web/dist), then the vendored Redoc bundle for the API docs.
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) web/scripts/vendor.mjs
+	cd web && ./node_modules/.bin/vite build --logLevel warn && node scripts/vendor.mjs
 
 .PHONY: build
-build: install web/dist/vendor/redoc.standalone.js ## Install and build the browser assets (web/dist; never committed)
+build: install web/dist/index.html ## Install and build the browser client and assets (web/dist; never committed)
+
+.PHONY: web-test
+web-test: $(WEB_STAMP) ## Type-check the web client and run its unit tests (Vitest)
+	cd web && ./node_modules/.bin/tsc --noEmit -p . && ./node_modules/.bin/vitest run
 
 .PHONY: migrate
 migrate: install ## Create or upgrade the database schema
@@ -66,8 +73,9 @@ test-postgres: install ## The test suite on PostgreSQL (127.0.0.1:5432)
 	$(BIN)/pytest --db postgres $(PYTEST_ARGS)
 
 .PHONY: test
-test: build ## Everything CI runs: lint, then the suite on SQLite and on PostgreSQL in parallel
+test: build ## Everything CI runs: lint, web unit tests, then the suite on SQLite and on PostgreSQL in parallel
 	$(MAKE) lint
+	$(MAKE) web-test
 	$(MAKE) -j2 --output-sync=target test-sqlite test-postgres
 
 .PHONY: check
@@ -82,6 +90,14 @@ clamd: ## Install Debian's clamav-daemon if missing (the virus-scan tests start 
 	  $(SUDO) apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends clamav-daemon; }
 	@$$(command -v clamd || echo /usr/sbin/clamd) --version
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium and CJK fonts if missing (the browser tests drive /usr/bin/chromium)
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi "noto.*cjk" || { \
+	  echo "installing chromium and fonts-noto-cjk (Debian packages)"; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk; }
+	@/usr/bin/chromium --version 2>/dev/null
 
 .PHONY: clean
 clean: ## Remove caches (keeps .venv and ./data)

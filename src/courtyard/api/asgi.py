@@ -36,6 +36,7 @@ from courtyard.api.routes.users import (
     MeController,
     UsersController,
 )
+from courtyard.api.routes.web import web_routes
 from courtyard.services.ratelimit import RateLimits
 from courtyard.services.registry import Services
 
@@ -125,6 +126,7 @@ def build_asgi_app(
             openapi_document,
             *extra_route_handlers,
             *static_routes(static_dir),
+            *web_routes(static_dir),
         ],
         dependencies={
             "services": Provide(lambda: services, sync_to_thread=False, use_cache=True),

@@ -1,0 +1,156 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api } from "../api";
+import { t } from "../i18n";
+import { draftKey, loadDraft, matchUsers, mentionQuery, saveDraft } from "../logic";
+import { me, send, sendTyping, users } from "../store";
+import type { FileInfo, User } from "../types";
+
+interface Props { channelId: number; threadRootId: number | null; placeholder: string; disabled?: boolean; autoFocus?: boolean }
+
+export function Composer({ channelId, threadRootId, placeholder, disabled, autoFocus }: Props) {
+  const key = draftKey(me.value!.id, channelId, threadRootId);
+  const [text, setText] = useState(() => loadDraft(localStorage, key));
+  const [files, setFiles] = useState<FileInfo[]>([]);
+  const [uploading, setUploading] = useState<string | null>(null);
+  const [error, setError] = useState("");
+  const [suggest, setSuggest] = useState<{ start: number; items: User[]; index: number } | null>(null);
+  const area = useRef<HTMLTextAreaElement>(null);
+  const composing = useRef(false);
+
+  useEffect(() => {
+    setText(loadDraft(localStorage, key));
+    setFiles([]);
+    setSuggest(null);
+    if (autoFocus) area.current?.focus();
+  }, [key]);
+
+  const update = (value: string) => {
+    setText(value);
+    saveDraft(localStorage, key, value);
+    if (value) sendTyping(channelId, threadRootId);
+    const caret = area.current?.selectionStart ?? value.length;
+    const q = mentionQuery(value, caret);
+    if (q) {
+      const items = matchUsers([...users.value.values()].filter((u) => u.id !== me.value?.id), q.query, 6);
+      setSuggest(items.length ? { start: q.start, items, index: 0 } : null);
+    } else setSuggest(null);
+  };
+
+  const pick = (u: User) => {
+    if (!suggest || !area.current) return;
+    const caret = area.current.selectionStart;
+    const next = `${text.slice(0, suggest.start)}@${u.username} ${text.slice(caret)}`;
+    update(next);
+    setSuggest(null);
+    const pos = suggest.start + u.username.length + 2;
+    requestAnimationFrame(() => area.current?.setSelectionRange(pos, pos));
+  };
+
+  const submit = () => {
+    const body = text.trim();
+    if ((!body && files.length === 0) || disabled || uploading) return;
+    void send(channelId, body, threadRootId, files.map((f) => f.id));
+    setText("");
+    setFiles([]);
+    saveDraft(localStorage, key, "");
+  };
+
+  const onKeyDown = (e: KeyboardEvent) => {
+    // IME: Enter that confirms a composition must never send (isComposing / keyCode 229).
+    if (composing.current || e.isComposing || e.keyCode === 229) return;
+    if (suggest) {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const n = suggest.items.length;
+        setSuggest({ ...suggest, index: (suggest.index + (e.key === "ArrowDown" ? 1 : n - 1)) % n });
+        return;
+      }
+      if (e.key === "Enter" || e.key === "Tab") {
+        e.preventDefault();
+        pick(suggest.items[suggest.index]);
+        return;
+      }
+      if (e.key === "Escape") {
+        e.preventDefault();
+        e.stopPropagation();
+        setSuggest(null);
+        return;
+      }
+    }
+    if (e.key === "Enter" && !e.shiftKey && !e.altKey) {
+      e.preventDefault();
+      submit();
+    }
+  };
+
+  const upload = async (list: FileList | null) => {
+    if (!list) return;
+    setError("");
+    for (const file of Array.from(list)) {
+      setUploading(file.name);
+      try {
+        const form = new FormData();
+        form.append("file", file, file.name);
+        const info = await api<FileInfo>("POST", "/files", undefined, { raw: form });
+        setFiles((prev) => [...prev, info]);
+      } catch (exc) {
+        setError(t("common.error", { detail: exc instanceof Error ? exc.message : String(exc) }));
+      }
+    }
+    setUploading(null);
+  };
+
+  const listId = `mention-list-${threadRootId ?? channelId}`;
+  return (
+    <div
+      class="composer"
+      onDragOver={(e) => e.preventDefault()}
+      onDrop={(e) => { e.preventDefault(); void upload(e.dataTransfer?.files ?? null); }}
+    >
+      {suggest && (
+        <ul class="suggest" id={listId} role="listbox" aria-label="@">
+          {suggest.items.map((u, i) => (
+            <li key={u.id} id={`${listId}-${i}`} role="option" aria-selected={i === suggest.index} class={i === suggest.index ? "selected" : ""}
+              onMouseDown={(e) => { e.preventDefault(); pick(u); }}>
+              <strong>{u.display_name}</strong> <span class="dim">@{u.username}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {(files.length > 0 || uploading) && (
+        <ul class="pending-files" aria-live="polite">
+          {files.map((f) => (
+            <li key={f.id}>📎 {f.name} <button type="button" class="link" onClick={() => setFiles(files.filter((x) => x.id !== f.id))} aria-label={`${t("msg.discard")} ${f.name}`}>×</button></li>
+          ))}
+          {uploading && <li>{t("composer.uploading", { name: uploading })}</li>}
+        </ul>
+      )}
+      {error && <p class="error" role="alert">{error}</p>}
+      <div class="composer-row">
+        <label class="icon-button attach" title={t("composer.attach")}>
+          <span aria-hidden="true">📎</span>
+          <input type="file" multiple class="visually-hidden" aria-label={t("composer.attach")} disabled={disabled} onChange={(e) => { void upload(e.currentTarget.files); e.currentTarget.value = ""; }} />
+        </label>
+        <textarea
+          ref={area}
+          rows={1}
+          value={text}
+          placeholder={placeholder}
+          aria-label={t("composer.label")}
+          aria-autocomplete="list"
+          aria-controls={suggest ? listId : undefined}
+          aria-activedescendant={suggest ? `${listId}-${suggest.index}` : undefined}
+          disabled={disabled}
+          data-testid={threadRootId ? "thread-composer" : "composer"}
+          onInput={(e) => update(e.currentTarget.value)}
+          onKeyDown={onKeyDown}
+          onCompositionStart={() => { composing.current = true; }}
+          onCompositionEnd={(e) => { composing.current = false; update(e.currentTarget.value); }}
+          onBlur={() => setTimeout(() => setSuggest(null), 150)}
+          autoFocus={autoFocus}
+        />
+        <button type="button" class="primary send" onClick={submit} disabled={disabled} aria-label={t("composer.send")}>➤</button>
+      </div>
+    </div>
+  );
+}
