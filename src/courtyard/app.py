@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +19,7 @@ from courtyard.api.deps import WebConfig
 from courtyard.api.firewall import Firewall, Reloadable
 from courtyard.api.websocket import EventEndpoint
 from courtyard.auth.passwords import Argon2Parameters, PasswordHashing
+from courtyard.domain.audit import Details
 from courtyard.domain.network import FirewallPolicy, Limit, Scope, parse_network
 from courtyard.files.backends.local import LocalFileStore
 from courtyard.files.clamd import ClamdScanner
@@ -28,7 +30,7 @@ from courtyard.realtime.bus import Bus
 from courtyard.realtime.gateway import Realtime, RealtimeOptions
 from courtyard.services.context import Policy, ServiceContext
 from courtyard.services.files import FileRules, Files
-from courtyard.services.ratelimit import MemoryBuckets, RateLimits
+from courtyard.services.ratelimit import MemoryBuckets, RateLimits, SecurityEventSink
 from courtyard.services.registry import Services
 from courtyard.services.search import Search, SearchRules
 from courtyard.settings import Settings, config_file_path, load_settings
@@ -212,6 +214,23 @@ def build_rate_limits(settings: Settings) -> RateLimits:
     )
 
 
+_OUTCOMES = {"firewall.reload_failed": "failure", "tls.reload_failed": "failure"}
+
+
+def security_event_sink(services: Services) -> SecurityEventSink:
+    """Server-level security events (firewall and certificate reloads, rate-limit summaries)
+    into the audit log, as the system (no actor) of this process."""
+    pid = os.getpid()
+
+    async def record(action: str, details: Details) -> None:
+        outcome = _OUTCOMES.get(action, "denied" if action.endswith(".refused") else "success")
+        await services.audit.record(
+            None, action, target="server", outcome=outcome, ip="", details={**details, "pid": pid}
+        )
+
+    return record
+
+
 def hsts_value(settings: Settings) -> str | None:
     """Strict-Transport-Security for HTTPS responses (None: not sent)."""
     if not settings.tls.hsts_seconds:
@@ -232,6 +251,7 @@ class Application:
     firewall: Firewall
     limits: RateLimits
     reloaders: list[Reloadable]
+    record_security_event: SecurityEventSink
 
     async def reload(self, reason: str) -> None:
         """Re-read what can change without a restart (firewall rules, TLS certificate)."""
@@ -251,8 +271,9 @@ def build_application(
     services = services or build_services(settings)
     firewall = build_firewall(settings)
     limits = build_rate_limits(settings)
+    firewall.on_event = limits.on_event = security_event_sink(services)
     reloaders: list[Reloadable] = [firewall.reload]
-    public_url = settings.server.public_url()
+    public_url = settings.public_url()
     web = WebConfig(
         secure_cookies=public_url.startswith("https://"),
         session_max_age=settings.accounts.session_lifetime_hours * 3600,
@@ -300,6 +321,7 @@ def build_application(
         firewall=firewall,
         limits=limits,
         reloaders=reloaders,
+        record_security_event=security_event_sink(services),
     )
 
 

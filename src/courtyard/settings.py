@@ -578,6 +578,13 @@ class Settings(BaseSettings):
             raise ValueError("tls.cert_file and tls.key_file must be set together")
         return self
 
+    def public_url(self) -> str:
+        """The site URL; https:// when Courtyard terminates TLS and none is set explicitly."""
+        url = self.server.public_url()
+        if self.tls.enabled and not self.server.site_url:
+            return "https://" + url.removeprefix("http://")
+        return url
+
     def database_url(self) -> str:
         """The configured database URL, or the embedded SQLite file in ``data_dir``."""
         if self.database.url:

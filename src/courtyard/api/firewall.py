@@ -38,6 +38,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from courtyard.api.deps import AppServices, provide_actor
 from courtyard.api.middleware import send_problem
 from courtyard.api.ratelimit import EVENTS_PATH, bearer_from, route_class, surfaces_for
+from courtyard.domain.audit import Details
 from courtyard.domain.errors import PermissionDenied, RateLimited
 from courtyard.domain.network import FirewallPolicy, IPAddress, Verdict
 from courtyard.domain.users import Actor
@@ -106,11 +107,11 @@ class Firewall:
         )
         await self._record(
             "firewall.reloaded",
-            {"reason": reason, "changed": changed, "rules": describe(policy)},
+            {"reason": reason, "changed": changed, "rules": list(describe(policy))},
         )
         return changed
 
-    async def _record(self, kind: str, details: dict[str, object]) -> None:
+    async def _record(self, kind: str, details: Details) -> None:
         if self.on_event is None:
             return
         try:

@@ -8,12 +8,17 @@ import os
 import signal
 import socket
 import time
+from typing import TYPE_CHECKING
 
 import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
+from courtyard.cli.tls import CertificateReloader, server_context
 from courtyard.settings import Settings
+
+if TYPE_CHECKING:
+    from courtyard.app import Application
 
 
 async def _prepare(settings: Settings, console: Console) -> bool:
@@ -25,7 +30,7 @@ async def _prepare(settings: Settings, console: Console) -> bool:
     except DatabaseNotReady as exc:
         console.print(f"[red]error:[/red] {exc}")
         return False
-    url = settings.server.public_url()
+    url = settings.public_url()
     if token:
         console.print(
             Panel(
@@ -66,28 +71,73 @@ def run_server(settings: Settings, console: Console) -> int:
 
 def _serve(settings: Settings, *, reuse_port: bool) -> None:
     """One server process: the HTTP API and the event socket on one port."""
+    from courtyard.api.slowclients import GuardedHttpToolsProtocol
     from courtyard.app import build_application
 
-    application = build_application(settings)
+    application = build_application(settings, reload_on_sighup=True)
+    server_settings = settings.server
+    GuardedHttpToolsProtocol.limits.header_timeout = server_settings.header_timeout_seconds
+    GuardedHttpToolsProtocol.limits.body_grace = server_settings.body_timeout_seconds
+    GuardedHttpToolsProtocol.limits.min_body_rate = float(server_settings.min_body_bytes_per_second)
+    tls = _tls(settings, application)
     config = uvicorn.Config(
         application.asgi,
-        host=settings.server.host,
-        port=settings.server.port,
+        host=server_settings.host,
+        port=server_settings.port,
         loop="uvloop",
-        http="httptools",
+        http=GuardedHttpToolsProtocol,
         ws=application.ws_protocol,
         lifespan="on",
         access_log=False,
         log_config=None,
         server_header=False,
         proxy_headers=False,
+        timeout_keep_alive=int(max(1, server_settings.keep_alive_timeout_seconds)),
         timeout_graceful_shutdown=10,
+        ssl_context_factory=(lambda _config, _default: tls.context) if tls else None,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, tls, settings.tls.reload_poll_seconds)
     if reuse_port:
-        server.run(sockets=[_reuse_port_socket(settings.server.host, settings.server.port)])
+        server.run(sockets=[_reuse_port_socket(server_settings.host, server_settings.port)])
     else:
         server.run()
+
+
+def _tls(settings: Settings, application: Application) -> CertificateReloader | None:
+    """The TLS context and its reloader, when Courtyard terminates TLS itself."""
+    cert, key = settings.tls.cert_file, settings.tls.key_file
+    if cert is None or key is None:
+        return None
+    reloader = CertificateReloader(
+        server_context(cert, key, settings.tls.min_version),
+        cert,
+        key,
+        on_event=application.record_security_event,
+    )
+    application.reloaders.append(reloader.reload)
+    return reloader
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, plus the certificate watcher while it runs."""
+
+    def __init__(
+        self, config: uvicorn.Config, tls: CertificateReloader | None, poll: float
+    ) -> None:
+        super().__init__(config)
+        self._tls = tls
+        self._poll = poll
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self._tls is not None and self._poll > 0:
+            self._watcher = asyncio.create_task(self._tls.watch(self._poll))
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        await super().shutdown(sockets)
 
 
 def _reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -123,7 +173,13 @@ def _supervise(settings: Settings, workers: int, console: Console) -> int:
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
 
+    def forward_reload(signum: int, _frame: object) -> None:
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGHUP)
+
     processes = [start_one() for _ in range(workers)]
+    signal.signal(signal.SIGHUP, forward_reload)
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     console.print(f"supervising {workers} worker processes (pids {[p.pid for p in processes]})")

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from courtyard.domain.audit import Details
 from courtyard.domain.errors import RateLimited
 from courtyard.domain.network import (
     IPAddress,
@@ -33,8 +34,8 @@ logger = logging.getLogger(__name__)
 #: The route classes; each has a per-user and (except frames) a per-address limit.
 CLASSES = ("auth", "writes", "reads", "uploads", "frames")
 
-#: ``(kind, details)`` for the audit log; wired by the composition root.
-SecurityEventSink = Callable[[str, dict[str, object]], Awaitable[None]]
+#: ``(action, details)`` for the audit log; wired by the composition root.
+SecurityEventSink = Callable[[str, Details], Awaitable[None]]
 
 
 class BucketStore(Protocol):
@@ -201,7 +202,6 @@ class RateLimits:
         self._refused.clear()
         logger.warning("rate limits refused requests: %s", counts)
         if self.on_event is not None:
-            await self.on_event(
-                "rate_limit.refused",
-                {"refusals": counts, "interval_seconds": self.summary_interval},
-            )
+            details: Details = {"interval_seconds": int(self.summary_interval)}
+            details.update({f"refused:{key}": n for key, n in counts.items()})
+            await self.on_event("rate_limit.refused", details)
