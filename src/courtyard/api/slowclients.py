@@ -110,7 +110,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.parser.should_upgrade():
             return  # the event socket has its own timeouts
         headers = dict(self.headers or [])
-        if headers.get(b"content-length", b"0") not in (b"0", b"") or b"transfer-encoding" in headers:
+        length = headers.get(b"content-length", b"0")
+        if length not in (b"0", b"") or b"transfer-encoding" in headers:
             self._started = time.monotonic()
             self._body_bytes = 0
             self._arm("body", self.limits.body_grace)
