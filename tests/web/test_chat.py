@@ -63,3 +63,117 @@ async def test_unread_badge_and_title_for_another_channel(browser: Browser, site
         b.assert_clean()
     finally:
         await b.context.close()
+
+
+async def test_thread_reply_reaction_edit_and_delete(browser: Browser, site: Site) -> None:
+    alice = await site.person("alice", "Alice")
+    bob = await site.person("bob", "Bob")
+    channel = await site.channel(alice, [bob])
+    root = await site.send(bob, channel["id"], "Release on Friday?")
+    a = await signed_in_page(browser, site, alice)
+    b = await signed_in_page(browser, site, bob)
+    a.accept_dialogs = True  # the delete confirmation
+    try:
+        await open_channel(a.page, channel["id"])
+        await open_channel(b.page, channel["id"])
+        message = messages_with(a.page, "Release on Friday?")
+        await message.hover()
+        await message.get_by_role("button", name="Reply in thread").click()
+        panel = a.page.get_by_role("complementary", name="Thread")
+        await expect(panel).to_contain_text("Release on Friday?")
+        thread_composer = panel.get_by_test_id("thread-composer")
+        await expect(thread_composer).to_be_focused()
+        await thread_composer.fill("Yes, after the freeze")
+        await thread_composer.press("Enter")
+        await expect(
+            panel.locator("article.message", has_text="Yes, after the freeze")
+        ).to_have_count(1)
+        # Bob sees the reply count on the root, live, and the reply in his thread panel.
+        root_id = root["id"]
+        on_bob = b.page.locator(f".message-scroller [data-message-id='{root_id}']")
+        await expect(on_bob.get_by_role("button", name="1 reply")).to_be_visible()
+        await on_bob.get_by_role("button", name="1 reply").click()
+        await expect(b.page.get_by_role("complementary", name="Thread")).to_contain_text(
+            "Yes, after the freeze"
+        )
+        await b.page.keyboard.press("Escape")
+        await expect(b.page.get_by_role("complementary", name="Thread")).to_have_count(0)
+
+        # A reaction from the picker shows up for both.
+        await on_bob.hover()
+        await on_bob.get_by_role("button", name="Add reaction", exact=True).click()
+        await (
+            b.page.get_by_role("dialog", name="Pick a reaction")
+            .get_by_role("button", name="🎉")
+            .click()
+        )
+        await expect(
+            messages_with(a.page, "Release on Friday?").locator(".reaction")
+        ).to_contain_text("🎉 1")
+        await expect(on_bob.locator(".reaction.mine")).to_have_count(1)
+
+        # Bob edits his message; Alice sees the new text marked edited; Bob (the author) sees
+        # the history.
+        await on_bob.hover()
+        await on_bob.get_by_role("button", name="Edit").click()
+        editor = on_bob.get_by_role("textbox", name="Edit")
+        await editor.fill("Release on Monday?")
+        await editor.press("Enter")
+        edited = messages_with(a.page, "Release on Monday?")
+        await expect(edited).to_have_count(1)
+        await expect(edited.locator(".edited")).to_have_text("(edited)")
+        await on_bob.get_by_role("button", name="(edited)").click()
+        history = b.page.get_by_role("dialog", name="Edit history")
+        await expect(history).to_contain_text("Release on Friday?")
+        await b.page.keyboard.press("Escape")
+        await expect(history).to_have_count(0)
+
+        # Alice deletes her own message (after confirming); Bob sees it go.
+        mine = await site.send(alice, channel["id"], "typo message")
+        own = messages_with(a.page, "typo message")
+        await expect(own).to_have_count(1)
+        await own.hover()
+        await own.get_by_role("button", name="Delete").click()
+        await expect(a.page.locator(f'[data-message-id="{mine["id"]}"]')).to_contain_text(
+            "This message was deleted."
+        )
+        await expect(b.page.locator(f'[data-message-id="{mine["id"]}"]')).to_contain_text(
+            "This message was deleted."
+        )
+        a.assert_clean()
+        b.assert_clean()
+    finally:
+        await a.context.close()
+        await b.context.close()
+
+
+async def test_draft_survives_a_reload_and_failed_send_can_be_retried(
+    browser: Browser, site: Site
+) -> None:
+    alice = await site.person("alice", "Alice")
+    channel = await site.channel(alice, [])
+    a = await signed_in_page(browser, site, alice)
+    try:
+        await open_channel(a.page, channel["id"])
+        composer = a.page.get_by_test_id("composer")
+        await composer.fill("half-written thought")
+        await a.page.reload()
+        await expect(a.page.get_by_test_id("composer")).to_have_value("half-written thought")
+
+        # The network goes away: the send fails visibly, Retry delivers it exactly once.
+        await a.context.set_offline(True)
+        await a.page.get_by_test_id("composer").press("Enter")
+        failed = a.page.locator(".pending.failed", has_text="half-written thought")
+        await expect(failed).to_be_visible()
+        await a.context.set_offline(False)
+        await failed.get_by_role("button", name="Retry").click()
+        await expect(messages_with(a.page, "half-written thought")).to_have_count(1)
+        await expect(a.page.locator(".pending")).to_have_count(0)
+        history = await site.call("GET", f"/channels/{channel['id']}/messages", alice.token)
+        texts = [m["text"] for m in history["messages"]]
+        assert texts.count("half-written thought") == 1
+        await a.page.reload()
+        await expect(a.page.get_by_test_id("composer")).to_have_value("")
+        a.assert_clean()
+    finally:
+        await a.context.close()

@@ -1,4 +1,4 @@
-"""How the server serves the client: HTML never cached and under a strict CSP; hashed assets cached."""
+"""Serving the client: HTML never cached and under a strict CSP; hashed assets cached for long."""
 
 from __future__ import annotations
 

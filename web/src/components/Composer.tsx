@@ -24,6 +24,22 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
     if (autoFocus) area.current?.focus();
   }, [key]);
 
+  // Composition listeners are attached directly: Preact maps only known on* properties to
+  // lower-case DOM events, and textarea has no oncompositionend property.
+  const updateRef = useRef<(value: string) => void>(() => undefined);
+  useEffect(() => {
+    const el = area.current;
+    if (!el) return;
+    const start = () => { composing.current = true; };
+    const end = () => { composing.current = false; updateRef.current(el.value); };
+    el.addEventListener("compositionstart", start);
+    el.addEventListener("compositionend", end);
+    return () => {
+      el.removeEventListener("compositionstart", start);
+      el.removeEventListener("compositionend", end);
+    };
+  }, []);
+
   const update = (value: string) => {
     setText(value);
     saveDraft(localStorage, key, value);
@@ -35,6 +51,8 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
       setSuggest(items.length ? { start: q.start, items, index: 0 } : null);
     } else setSuggest(null);
   };
+
+  updateRef.current = update;
 
   const pick = (u: User) => {
     if (!suggest || !area.current) return;
@@ -144,8 +162,6 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
           data-testid={threadRootId ? "thread-composer" : "composer"}
           onInput={(e) => update(e.currentTarget.value)}
           onKeyDown={onKeyDown}
-          onCompositionStart={() => { composing.current = true; }}
-          onCompositionEnd={(e) => { composing.current = false; update(e.currentTarget.value); }}
           onBlur={() => setTimeout(() => setSuggest(null), 150)}
           autoFocus={autoFocus}
         />

@@ -79,9 +79,9 @@ export function MessageItem({ m, grouped, inThread, highlighted, seenBy, onHisto
       ) : (
         <>
           <MessageBody m={m} />
-          {m.edited_at && !m.deleted_at && (
+          {m.edited_at && !m.deleted_at && (mine || me.value?.role === "owner" || me.value?.role === "admin" ? (
             <button type="button" class="link edited" onClick={() => onHistory(m)} title={t("msg.history")}>{t("msg.edited")}</button>
-          )}
+          ) : <span class="edited">{t("msg.edited")}</span>)}
         </>
       )}
       <Attachments m={m} />

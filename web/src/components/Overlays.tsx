@@ -27,12 +27,12 @@ export function Modal({ title, onClose, children }: { title: string; onClose: ()
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
     const focusable = box.current?.querySelector<HTMLElement>("input, textarea, select, button:not(.close)");
-    focusable?.focus();
+    (focusable ?? box.current)?.focus();
     return () => previous?.focus?.();
   }, []);
   return (
     <div class="backdrop" onMouseDown={(e) => { if (e.target === e.currentTarget) onClose(); }}>
-      <div class="modal" role="dialog" aria-modal="true" aria-label={title} ref={box}
+      <div class="modal" role="dialog" aria-modal="true" aria-label={title} ref={box} tabIndex={-1}
         onKeyDown={(e) => { if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); onClose(); } }}>
         <header><h2>{title}</h2><button type="button" class="icon-button close" aria-label={t("common.close")} onClick={onClose}>×</button></header>
         {children}
