@@ -78,6 +78,13 @@ class ServerSettings(_Section):
     keep_alive_timeout_seconds: float = Field(
         5.0, ge=1, le=600, description="Idle keep-alive connections are closed after this long."
     )
+    send_timeout_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="A client that reads nothing of a response for this long is disconnected "
+        "(slow read).",
+    )
 
     @field_validator("site_url")
     @classmethod

@@ -6,7 +6,9 @@ Bounded: at most SLOW connections, each trickling for at most LIMIT seconds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -128,3 +130,64 @@ async def test_slow_post_bodies_are_cut_off_and_others_are_served(server: Server
             "/api/v1/auth/sign-in", json={"login": "nobody", "password": "wrong password here"}
         )
         assert response.status_code == 401
+
+
+async def test_a_client_that_stops_reading_is_dropped(
+    databases: DatabaseFactory, workdir: Path
+) -> None:
+    send_timeout = 2.0
+    server = ServerProcess(
+        await databases.create(),
+        workdir / f"slowread-{secrets.token_hex(3)}",
+        extra_env={"COURTYARD_SERVER__SEND_TIMEOUT_SECONDS": str(send_timeout)},
+    )
+    server.start()
+    try:
+        token = server.setup_token()
+        size = 24 * 1024 * 1024
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            owner = await client.post(
+                "/api/v1/setup",
+                json={
+                    "setup_token": token,
+                    "organization_name": "Slow",
+                    "username": "owner",
+                    "password": "a long passphrase for the owner",
+                    "session_type": "token",
+                },
+            )
+            assert owner.status_code == 201, owner.text
+            auth = {"Authorization": f"Bearer {owner.json()['token']}"}
+            upload = await client.post(
+                "/api/v1/files",
+                headers=auth,
+                files={"file": ("big.bin", secrets.token_bytes(size), "application/octet-stream")},
+            )
+            assert upload.status_code == 201, upload.text
+            path = f"/api/v1/files/{upload.json()['id']}/content"
+            # A reader that reads gets all of it.
+            assert len((await client.get(path, headers=auth)).content) == size
+
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+            request = (
+                f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth['Authorization']}\r\n\r\n"
+            )
+            await asyncio.get_running_loop().sock_sendall(sock, request.encode())
+            # Read nothing for longer than the deadline (this wait *is* the behaviour under test),
+            # checking meanwhile that other clients are served.
+            started = time.monotonic()
+            while time.monotonic() - started < send_timeout + 2.0:
+                assert (await client.get("/healthz")).status_code == 200
+                await asyncio.sleep(0.25)
+            received = 0
+            with contextlib.suppress(ConnectionResetError):
+                async with asyncio.timeout(LIMIT):
+                    while chunk := await asyncio.get_running_loop().sock_recv(sock, 1 << 20):
+                        received += len(chunk)
+            sock.close()
+            assert 0 < received < size  # what the kernel had buffered, then the end
+    finally:
+        server.stop()

@@ -1,11 +1,13 @@
 """uvicorn's HTTP protocol with deadlines for slow clients (slowloris and slow POST).
 
 uvicorn closes idle keep-alive connections, but it waits forever for a request's headers and
-for its body. This subclass adds two deadlines per connection:
+for its body. This subclass adds deadlines per connection:
 
 * **headers**: from the connection (or the first byte of the next request) to the end of the
   headers, at most ``header_timeout`` seconds — a client dribbling one header byte at a time
   is disconnected;
+* **slow read**: a client whose unread response fills the send buffer and then reads nothing
+  for ``send_timeout`` seconds is dropped (nginx's ``send_timeout``);
 * **body**: after ``body_grace`` seconds the body must have kept arriving at
   ``min_body_rate`` bytes per second on average (nginx's ``client_body_timeout`` idea, but a
   rate, so a 1-byte-per-second trickle cannot hold a connection open either).
@@ -40,6 +42,7 @@ class SlowClientLimits:
     header_timeout = 10.0
     body_grace = 30.0
     min_body_rate = 1024.0
+    send_timeout = 60.0
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -50,6 +53,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
         self._phase = ""  # "headers", "body" or "" (nothing pending)
         self._started = 0.0
         self._body_bytes = 0
@@ -95,7 +99,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The client stopped reading (the transport's buffer is full): start the clock."""
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.limits.send_timeout, self._stalled)
+
+    def resume_writing(self) -> None:
+        """The client reads again."""
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        super().resume_writing()
+
+    def _stalled(self) -> None:
+        # close() would wait for the unread buffer to drain: drop it instead.
+        self._write_timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -79,6 +79,7 @@ def _serve(settings: Settings, *, reuse_port: bool) -> None:
     GuardedHttpToolsProtocol.limits.header_timeout = server_settings.header_timeout_seconds
     GuardedHttpToolsProtocol.limits.body_grace = server_settings.body_timeout_seconds
     GuardedHttpToolsProtocol.limits.min_body_rate = float(server_settings.min_body_bytes_per_second)
+    GuardedHttpToolsProtocol.limits.send_timeout = server_settings.send_timeout_seconds
     tls = _tls(settings, application)
     config = uvicorn.Config(
         application.asgi,
