@@ -3,6 +3,8 @@ roles, over HTTP and the event socket."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -143,6 +145,12 @@ async def test_role_rules_apply_after_authentication(walled_org: Org) -> None:
         url, additional_headers={"Authorization": f"Bearer {member.token}", **via(OUTSIDE)}
     )
     await ws.close()
+    # Authenticating with the first frame instead: the socket is closed with 1008.
+    ws = await websockets.connect(url, additional_headers=via(OUTSIDE))
+    await ws.send(json.dumps({"type": "auth", "token": owner.token}))
+    await asyncio.wait_for(ws.wait_closed(), 10)
+    assert ws.close_code == 1008
+    assert "staff-intranet" in (ws.close_reason or "")
 
 
 @pytest.mark.parametrize(
