@@ -92,12 +92,16 @@ clamd: ## Install Debian's clamav-daemon if missing (the virus-scan tests start 
 	@$$(command -v clamd || echo /usr/sbin/clamd) --version
 
 .PHONY: chromium
-chromium: ## Install Debian's chromium and CJK fonts if missing (the browser tests drive /usr/bin/chromium)
-	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi "noto.*cjk" || { \
-	  echo "installing chromium and fonts-noto-cjk (Debian packages)"; \
+chromium: ## Install Debian's chromium, CJK and emoji fonts if missing (the browser tests drive /usr/bin/chromium)
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi "noto.*cjk" && fc-list 2>/dev/null | grep -qi "color emoji" || { \
+	  echo "installing chromium, fonts-noto-cjk and fonts-noto-color-emoji (Debian packages)"; \
 	  $(SUDO) apt-get update -qq; \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk fonts-noto-color-emoji; }
 	@/usr/bin/chromium --version 2>/dev/null
+
+.PHONY: screenshots
+screenshots: build chromium ## Photograph the web client (light, dark, Chinese, phone) into docs/screenshots/
+	$(BIN)/python -m tests.web.screenshots
 
 .PHONY: clean
 clean: ## Remove caches (keeps .venv and ./data)

@@ -68,10 +68,14 @@ class Site:
         return response.json() if response.content else None
 
     async def person(
-        self, prefix: str, display_name: str | None = None, role: str = "member"
+        self,
+        prefix: str,
+        display_name: str | None = None,
+        role: str = "member",
+        username: str | None = None,
     ) -> User:
         """A new user with the shared password, signed in over the API."""
-        username = unique(prefix).replace("-", "_")
+        username = username or unique(prefix).replace("-", "_")
         body: dict[str, Any] = {"username": username, "password": PASSWORD, "role": role}
         if display_name is not None:
             body["display_name"] = display_name
