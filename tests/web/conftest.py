@@ -38,11 +38,11 @@ def chromium(built_client: Path) -> str:
 async def browser(chromium: str) -> AsyncIterator[Browser]:
     """One headless Chromium for the run; every test uses fresh contexts."""
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
+        launched = await playwright.chromium.launch(
             executable_path=chromium, headless=True, args=CHROMIUM_ARGS
         )
-        yield chromium
-        await chromium.close()
+        yield launched
+        await launched.close()
 
 
 @pytest.fixture(scope="module")

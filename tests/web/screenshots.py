@@ -78,7 +78,7 @@ async def main() -> None:
                 browser = await playwright.chromium.launch(
                     executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
                 )
-                shots = [
+                shots: list[tuple[str, dict[str, Any], str, str]] = [
                     ("light", {"viewport": {"width": 1280, "height": 760}}, "light", "en"),
                     ("dark", {"viewport": {"width": 1280, "height": 760}}, "dark", "en"),
                     ("chinese", {"viewport": {"width": 1280, "height": 760}}, "light", "zh-CN"),
