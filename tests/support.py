@@ -111,6 +111,9 @@ def server_settings(database_url: str, data_dir: Path, **overrides: Any) -> Sett
         "data_dir": data_dir,
         "database": {"url": database_url},
         "accounts": {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1},
+        # Every test client signs in from 127.0.0.1: a per-address lockout would let one
+        # test's failed sign-ins lock out the rest (tests/security set their own limits).
+        "security": {"lockout_ip_attempts": 1_000_000},
         "logging": {"level": "WARNING"},
         "server": {"static_dir": Path(__file__).resolve().parents[1] / "web" / "dist"},
         # Test clients all come from loopback; tests of the limits (tests/network) override this.

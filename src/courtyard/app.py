@@ -19,8 +19,11 @@ from courtyard.api.deps import WebConfig
 from courtyard.api.firewall import Firewall, Reloadable
 from courtyard.api.websocket import EventEndpoint
 from courtyard.auth.passwords import Argon2Parameters, PasswordHashing
+from courtyard.auth.policy import LockoutPolicy, SecurityPolicy, SessionLimits
+from courtyard.auth.secretbox import SecretBox, load_or_create_key
 from courtyard.domain.audit import Details
 from courtyard.domain.network import FirewallPolicy, Limit, Scope, parse_network
+from courtyard.domain.roles import Role
 from courtyard.files.backends.local import LocalFileStore
 from courtyard.files.clamd import ClamdScanner
 from courtyard.files.images import Thumbnailer
@@ -54,6 +57,39 @@ def policy_from(settings: Settings) -> Policy:
         max_reaction_kinds=settings.messaging.max_reaction_kinds,
         read_receipts=settings.messaging.read_receipts,
         read_receipts_max_members=settings.messaging.read_receipts_max_members,
+        security=security_policy_from(settings),
+    )
+
+
+def security_policy_from(settings: Settings) -> SecurityPolicy:
+    """Second factor, re-authentication, per-role session limits and lockouts."""
+    sec = settings.security
+    default_lifetime = timedelta(hours=settings.accounts.session_lifetime_hours)
+
+    def limits(role: Role) -> SessionLimits:
+        idle_minutes = sec.idle_timeout_minutes_by_role.get(role.value, sec.idle_timeout_minutes)
+        hours = sec.session_lifetime_hours_by_role.get(role.value)
+        return SessionLimits(
+            lifetime=timedelta(hours=hours) if hours else default_lifetime,
+            idle=timedelta(minutes=idle_minutes) if idle_minutes else None,
+        )
+
+    return SecurityPolicy(
+        two_factor=sec.two_factor,
+        totp_issuer=sec.totp_issuer,
+        reauthentication_window=timedelta(minutes=sec.reauthentication_minutes),
+        default_limits=limits(Role.MEMBER),
+        limits_by_role={role: limits(role) for role in Role},
+        lockout=LockoutPolicy(
+            account_attempts=sec.lockout_attempts,
+            ip_attempts=sec.lockout_ip_attempts,
+            second_factor_attempts=sec.second_factor_attempts,
+            window=timedelta(minutes=sec.lockout_window_minutes),
+            lockout=timedelta(minutes=sec.lockout_minutes),
+            slow_down_after=sec.slow_down_after,
+            max_delay_seconds=sec.max_delay_seconds,
+        ),
+        password_min_strength=sec.password_min_strength,
     )
 
 
@@ -144,8 +180,13 @@ def build_services(
     )
     plugins = build_plugin_manager(settings.plugins.modules, plugin_objects)
     storage = Storage(database)
+    key_file = settings.security.secret_key_file or settings.data_dir / "secret.key"
     context = ServiceContext(
-        storage=storage, passwords=passwords, plugins=plugins, policy=policy_from(settings)
+        storage=storage,
+        passwords=passwords,
+        plugins=plugins,
+        policy=policy_from(settings),
+        secret_box=SecretBox(load_or_create_key(key_file)),
     )
     realtime = Realtime(storage, bus or build_bus(settings), realtime_options_from(settings))
     return Services.build(
@@ -300,11 +341,13 @@ def build_application(
         on_startup=[
             services.realtime.start,
             services.files.start,
+            services.sessions.start,
             firewall.start,
             limits.start,
             *([functools.partial(_handle_sighup, reloaders)] if reload_on_sighup else []),
         ],
         on_shutdown=[
+            services.sessions.stop,
             firewall.stop,
             limits.stop,
             services.files.stop,

@@ -527,6 +527,92 @@ class TLSSettings(_Section):
         return self.cert_file is not None
 
 
+RoleName = Literal["owner", "admin", "member", "guest"]
+
+
+class SecuritySettings(_Section):
+    """Two-factor authentication, re-authentication, session limits, lockouts, passwords."""
+
+    two_factor: Literal["optional", "admins", "everyone"] = Field(
+        "optional",
+        description="Who must use a second factor (TOTP): 'optional', 'admins' (owners and "
+        "admins) or 'everyone'. Users who must but have not enrolled can only enrol.",
+    )
+    totp_issuer: str = Field(
+        "Courtyard",
+        min_length=1,
+        max_length=64,
+        description="Name authenticator apps show next to the account.",
+    )
+    reauthentication_minutes: float = Field(
+        10.0,
+        ge=0.05,
+        le=24 * 60,
+        description="Sensitive actions (tokens, roles, disabling 2FA, new recovery codes) need "
+        "a password or code given within this long.",
+    )
+    idle_timeout_minutes: float = Field(
+        0.0,
+        ge=0,
+        le=365 * 24 * 60,
+        description="Sessions unused this long end (automatic log-off); 0 means no idle limit.",
+    )
+    idle_timeout_minutes_by_role: dict[RoleName, float] = Field(
+        default_factory=dict,
+        description="Per-role idle limits overriding idle_timeout_minutes, e.g. "
+        "{admin = 15, member = 60} (0: none for that role).",
+    )
+    session_lifetime_hours_by_role: dict[RoleName, float] = Field(
+        default_factory=dict,
+        description="Per-role absolute session lifetimes overriding "
+        "accounts.session_lifetime_hours, e.g. {owner = 12}.",
+    )
+    lockout_attempts: int = Field(
+        10, ge=1, le=10_000, description="Failed sign-ins for one login name before a lockout."
+    )
+    lockout_ip_attempts: int = Field(
+        100, ge=1, le=1_000_000, description="Failed sign-ins from one address before a lockout."
+    )
+    second_factor_attempts: int = Field(
+        5, ge=1, le=1000, description="Wrong second-factor codes for one user before a lockout."
+    )
+    lockout_window_minutes: float = Field(
+        15.0, ge=0.05, le=7 * 24 * 60, description="Failures are counted over this window."
+    )
+    lockout_minutes: float = Field(
+        15.0, ge=0.05, le=7 * 24 * 60, description="How long a lockout lasts."
+    )
+    slow_down_after: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="Failures after which each failed answer is delayed (doubling from 0.25 s).",
+    )
+    max_delay_seconds: float = Field(
+        2.0, ge=0, le=30, description="Longest delay given to a failed sign-in."
+    )
+    password_min_strength: int = Field(
+        2,
+        ge=0,
+        le=4,
+        description="Lowest zxcvbn score (0-4) a new password may have; 0 checks only length "
+        "and the common-password list.",
+    )
+    secret_key_file: Path | None = Field(
+        None,
+        description="Key encrypting TOTP secrets at rest (created on first use). Defaults to "
+        "<data_dir>/secret.key; every node needs the same file.",
+    )
+
+    @field_validator("idle_timeout_minutes_by_role", "session_lifetime_hours_by_role")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        for role, amount in value.items():
+            if amount < 0 or amount > 365 * 24 * 60:
+                raise ValueError(f"{role}: must be between 0 and 525600")
+        return value
+
+
 class LoggingSettings(_Section):
     """Log output."""
 
@@ -564,6 +650,7 @@ class Settings(BaseSettings):
     firewall: FirewallSettings = Field(default_factory=FirewallSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     tls: TLSSettings = Field(default_factory=TLSSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 

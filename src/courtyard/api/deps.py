@@ -22,6 +22,8 @@ SESSION_COOKIE = "courtyard_session"
 CSRF_COOKIE = "courtyard_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Route option: reachable by users who must enrol in two-factor authentication first.
+ENROLMENT_ALLOWED = "two_factor_enrolment_allowed"
 MAX_ID = 2**63 - 1
 
 # Path and query types with the bounds every database can hold.
@@ -86,7 +88,30 @@ async def provide_actor(request: Request[Any, Any, State], services: AppServices
     needed = "write" if unsafe else "read"
     if not actor.has_scope(needed):
         raise PermissionDenied(f"this token lacks the '{needed}' scope", code="insufficient_scope")
+    if actor.enrolment_required and not request.route_handler.opt.get(ENROLMENT_ALLOWED):
+        raise PermissionDenied(
+            "your organisation requires two-factor authentication: enrol first "
+            "(POST /api/v1/auth/two-factor/enrolment)",
+            code="two_factor_enrolment_required",
+        )
     return actor
+
+
+def pending_credential(request: Request[Any, Any, State]) -> str:
+    """The secret of a pending sign-in (bearer or cookie with its CSRF header), unchecked."""
+    secret = _bearer(request)
+    if secret is None:
+        secret = request.cookies.get(SESSION_COOKIE)
+        if secret:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not sent or not same_secret(sent, csrf_token_for(secret)):
+                raise PermissionDenied(
+                    f"cookie-authenticated changes need the {CSRF_HEADER} header",
+                    code="csrf_failed",
+                )
+    if not secret:
+        raise Unauthenticated("sign in with your password first", code="not_signed_in")
+    return secret
 
 
 async def provide_admin_actor(actor: CurrentActor) -> Actor:

@@ -282,7 +282,8 @@ class EventSocket(asyncio.Protocol):
                 actor = await self.endpoint.services.sessions.authenticate(secret)
         except CourtyardError:
             return None
-        if not actor.has_scope("read"):
+        if not actor.has_scope("read") or actor.enrolment_required:
+            # A user who must enrol in two-factor authentication gets no events until then.
             return None
         return actor
 

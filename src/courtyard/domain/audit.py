@@ -21,6 +21,7 @@ GENESIS_HASH: Final = "0" * 64
 
 CHAIN_VERSION: Final = 1
 
+# No float: JSON Schema cannot tell an integer from a number in a oneOf.
 DetailValue = str | int | bool | None | list[str | int]
 Details = dict[str, DetailValue]
 

@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 
 import msgspec
 
+from courtyard.auth.password_rules import check_password
 from courtyard.auth.tokens import SecretKind, hash_secret, new_secret
 from courtyard.domain.emoji_names import clean_reaction_emoji
 from courtyard.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -19,12 +20,20 @@ from courtyard.domain.events import (
     sessions_ended,
 )
 from courtyard.domain.roles import Role, may_assign_role
-from courtyard.domain.text import clean_email, clean_name, clean_password, clean_username
+from courtyard.domain.text import clean_email, clean_name, clean_username
 from courtyard.domain.users import Actor, CustomStatus, Invite, User
 from courtyard.services.access import USER_NOT_FOUND, access_user, require_admin
 from courtyard.services.audit import note
 from courtyard.services.context import ServiceContext
-from courtyard.services.sessions import ClientInfo, IssuedToken, Sessions, SignedIn, issue_token
+from courtyard.services.second_factor import require_recent_authentication
+from courtyard.services.sessions import (
+    ClientInfo,
+    IssuedToken,
+    Sessions,
+    SignedIn,
+    check_new_password,
+    issue_token,
+)
 from courtyard.storage.errors import UniqueViolation
 from courtyard.storage.repositories.users import NewUser, UserRecord
 from courtyard.storage.unit_of_work import UnitOfWork
@@ -75,7 +84,12 @@ async def register_user(
     username = clean_username(account.username)
     email = clean_email(account.email) if account.email else None
     display_name = clean_name(account.display_name or username, field="display_name", max_length=64)
-    password = clean_password(account.password, min_length=ctx.policy.password_min_length)
+    password = check_password(
+        account.password,
+        min_length=ctx.policy.password_min_length,
+        min_strength=ctx.policy.security.password_min_strength,
+        user_inputs=(username, email or "", display_name),
+    )
     password_hash = await ctx.passwords.hash(password)
     try:
         record = await uow.users.insert(
@@ -339,6 +353,7 @@ class Accounts:
             record = await self._load(uow, user_id)
             if record.is_bot:
                 raise InvalidInput("bots keep the member role", code="bot_role_fixed")
+            await require_recent_authentication(self._ctx, uow, actor)
             if not may_assign_role(actor.role, record.role, role):
                 raise PermissionDenied(f"you cannot make this user {role}", code="role_not_allowed")
             if record.role is Role.OWNER and record.is_active and role is not Role.OWNER:
@@ -404,7 +419,9 @@ class Accounts:
         """Set a user's password (administrators, or the CLI with ``actor=None``); sessions end."""
         if actor is not None:
             require_admin(actor)
-        clean_password(new_password, min_length=self._ctx.policy.password_min_length)
+        async with self._ctx.storage.snapshot() as uow:
+            target = await self._load(uow, user_id)
+        check_new_password(self._ctx, new_password, target)
         new_hash = await self._ctx.passwords.hash(new_password)
         async with self._ctx.storage.transaction() as uow:
             record = await self._load(uow, user_id)
@@ -481,6 +498,7 @@ class Accounts:
             record = await uow.users.get(bot_id)
             if record is None or not record.is_bot:
                 raise NotFound("bot not found")
+            await require_recent_authentication(self._ctx, uow, actor)
             issued = await issue_token(
                 self._ctx,
                 uow,

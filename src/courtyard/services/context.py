@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pluggy
 
 from courtyard.auth.passwords import PasswordHashing
+from courtyard.auth.policy import SecurityPolicy
+from courtyard.auth.secretbox import SecretBox, generated_box
 from courtyard.storage.unit_of_work import Storage
 
 Clock = Callable[[], datetime]
@@ -35,6 +37,7 @@ class Policy:
     session_touch_interval: timedelta = timedelta(seconds=60)
     read_receipts: str = "optional"
     read_receipts_max_members: int = 100
+    security: SecurityPolicy = field(default_factory=SecurityPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +49,5 @@ class ServiceContext:
     plugins: pluggy.PluginManager
     policy: Policy = field(default_factory=Policy)
     clock: Clock = utc_now
+    # Encrypts secrets the server must read back (TOTP seeds) at rest.
+    secret_box: SecretBox = field(default_factory=generated_box)

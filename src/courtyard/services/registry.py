@@ -19,6 +19,7 @@ from courtyard.services.search import Search
 from courtyard.services.sessions import Sessions
 from courtyard.services.setup import Setup
 from courtyard.services.state import State
+from courtyard.services.two_factor import TwoFactor
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class Services:
     files: Files
     search: Search
     audit: Audit
+    two_factor: TwoFactor
 
     @classmethod
     def build(
@@ -72,4 +74,5 @@ class Services:
             files=files,
             search=search or Search(ctx),
             audit=Audit(ctx),
+            two_factor=TwoFactor(ctx, sessions),
         )

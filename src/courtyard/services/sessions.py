@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from courtyard.auth.password_rules import check_password
 from courtyard.auth.tokens import SecretKind, display_prefix, hash_secret, kind_of, new_secret
 from courtyard.domain.audit import Details
 from courtyard.domain.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from courtyard.domain.events import Audience, UserUpdated, sessions_ended
-from courtyard.domain.text import clean_name, clean_password
+from courtyard.domain.roles import Role
+from courtyard.domain.text import clean_name
 from courtyard.domain.users import SCOPES, AccessToken, Actor, Session, User
 from courtyard.services.audit import FAILURE, note
 from courtyard.services.context import ServiceContext
 from courtyard.services.credential_cache import CredentialCache
+from courtyard.services.guard import Guard
+from courtyard.services.second_factor import (
+    SecondFactorProof,
+    check_second_factor,
+    require_recent_authentication,
+)
+from courtyard.storage.engine import background_work
 from courtyard.storage.repositories.users import UserRecord
 from courtyard.storage.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
 
 INVALID_CREDENTIALS = "invalid username or password"
 
@@ -37,6 +51,9 @@ class SignedIn:
     session_id: int
     secret: str
     expires_at: datetime
+    # The password passed but the second factor is still to come: the secret only allows
+    # POST /api/v1/auth/sign-in/second-factor.
+    second_factor_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,37 +70,53 @@ class Sessions:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
         self.cache = CredentialCache()
+        self.guard = Guard(ctx)
+        self._sweeper: asyncio.Task[None] | None = None
 
     def forget_user(self, user_id: int) -> None:
         """Credentials of this user changed: authenticate them afresh from now on."""
         self.cache.forget_user(user_id)
 
+    # --- signing in -----------------------------------------------------------------------
     async def sign_in(self, login: str, password: str, client: ClientInfo) -> SignedIn:
-        """Check a username-or-email and password and open a session.
+        """Check a username-or-email and password and open a session (a pending one when
+        the user has a second factor).
 
-        Unknown names cost the same hashing time as wrong passwords, and get the same answer.
+        Unknown names cost the same hashing time as wrong passwords, get the same answer, and
+        are throttled the same way (counters are keyed by the name as typed).
         """
         if "\x00" in login or "\x00" in password or len(login) > 254 or len(password) > 1024:
             raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
+        keys = self.guard.password_keys(login, client.ip_address)
+        await self.guard.check(keys)
         async with self._ctx.storage.snapshot() as uow:
             record = await uow.users.by_login(login)
+            has_second_factor = bool(record) and await uow.two_factor.enabled_for(
+                record.id if record else 0
+            )
         # An empty stored hash means "no password", exactly like NULL (never the decoy's).
         stored_hash = (record.password_hash or None) if record else None
-        if not await self._ctx.passwords.verify(stored_hash, password) or record is None:
-            await self._failed_sign_in(login, record, client, "wrong password or unknown account")
+        verified = await self._ctx.passwords.verify(stored_hash, password)
+        if not verified or record is None or record.is_bot:
+            reason = "bot account" if record and record.is_bot else "wrong password"
+            await self._failed_sign_in(login, record, client, reason)
+            await self.guard.failed(
+                keys,
+                ip=client.ip_address,
+                user_agent=client.user_agent,
+                subject=f"user:{record.id}" if record else None,
+            )
             raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
         if not record.is_active:
             await self._failed_sign_in(login, record, client, "account deactivated")
             raise Unauthenticated("this account is deactivated", code="account_deactivated")
-        if record.is_bot:
-            await self._failed_sign_in(login, record, client, "bot account")
-            raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
+        await self.guard.succeeded(keys[0].key)
         assert stored_hash is not None
         if self._ctx.passwords.needs_rehash(stored_hash):
             new_hash = await self._ctx.passwords.hash(password)
             async with self._ctx.storage.transaction() as uow:
                 await uow.users.rehash_password(record.id, new_hash)
-        return await self.start_session(record.id, client)
+        return await self.start_session(record.id, client, pending=has_second_factor)
 
     async def _failed_sign_in(
         self, login: str, record: UserRecord | None, client: ClientInfo, reason: str
@@ -108,38 +141,178 @@ class Sessions:
                 details=details,
             )
 
-    async def start_session(self, user_id: int, client: ClientInfo) -> SignedIn:
-        """Open a new session for an already-verified user (fresh id: no session fixation)."""
-        now = self._ctx.clock()
-        secret = new_secret(SecretKind.SESSION)
-        expires_at = now + self._ctx.policy.session_lifetime
+    async def start_session(
+        self, user_id: int, client: ClientInfo, *, pending: bool = False
+    ) -> SignedIn:
+        """Open a new session for a user whose password was verified (a fresh id and secret:
+        no session fixation). ``pending``: the second factor is still to come."""
         async with self._ctx.storage.transaction() as uow:
             record = await uow.users.get(user_id)
             assert record is not None
-            session = await uow.credentials.insert_session(
-                user_id=user_id,
-                token_hash=hash_secret(secret),
-                now=now,
-                expires_at=expires_at,
-                user_agent=client.user_agent,
-                ip_address=client.ip_address,
+            return await self._open_session(uow, record, client, pending=pending)
+
+    async def _open_session(
+        self, uow: UnitOfWork, record: UserRecord, client: ClientInfo, *, pending: bool
+    ) -> SignedIn:
+        now = self._ctx.clock()
+        security = self._ctx.policy.security
+        secret = new_secret(SecretKind.SESSION)
+        if pending:
+            expires_at = now + security.pending_sign_in_lifetime
+        else:
+            expires_at = now + min(
+                self._ctx.policy.session_lifetime, security.limits_for(record.role).lifetime
             )
-            note(
-                uow,
-                self._ctx,
-                Actor(user_id=record.id, username=record.username, role=record.role),
-                "auth.sign_in",
-                target=f"session:{session.id}",
-                ip=client.ip_address,
-                user_agent=client.user_agent,
-            )
+        session = await uow.credentials.insert_session(
+            user_id=record.id,
+            token_hash=hash_secret(secret),
+            now=now,
+            expires_at=expires_at,
+            user_agent=client.user_agent,
+            ip_address=client.ip_address,
+            state="pending" if pending else "active",
+            reauthenticated_at=None if pending else now,
+        )
+        note(
+            uow,
+            self._ctx,
+            Actor(user_id=record.id, username=record.username, role=record.role),
+            "auth.password_verified" if pending else "auth.sign_in",
+            target=f"session:{session.id}",
+            ip=client.ip_address,
+            user_agent=client.user_agent,
+            details={"second_factor": "pending"} if pending else {},
+        )
         return SignedIn(
             user=record.public(include_email=True),
             session_id=session.id,
             secret=secret,
             expires_at=expires_at,
+            second_factor_required=pending,
         )
 
+    async def complete_sign_in(
+        self, pending_secret: str, proof: SecondFactorProof, client: ClientInfo
+    ) -> SignedIn:
+        """Finish a two-step sign-in: the pending session is replaced by a new, signed-in one
+        (new id, new secret) once a TOTP or recovery code passes."""
+        proof = proof.validated()
+        now = self._ctx.clock()
+        async with self._ctx.storage.snapshot() as uow:
+            pending = await uow.credentials.session_by_hash(hash_secret(pending_secret))
+        if pending is None or not pending.pending or pending.expires_at <= now:
+            raise Unauthenticated(
+                "this sign-in has expired; sign in with your password again",
+                code="sign_in_expired",
+            )
+        keys = self.guard.second_factor_keys(pending.user_id)
+        await self.guard.check(keys)
+        async with self._ctx.storage.transaction() as uow:
+            record = await uow.users.get(pending.user_id)
+            method = await check_second_factor(self._ctx, uow, pending.user_id, proof)
+            if method is not None and record is not None and record.is_active:
+                await uow.credentials.delete_sessions([pending.id])
+                signed_in = await self._open_session(uow, record, client, pending=False)
+                left = await uow.two_factor.recovery_codes_left(record.id)
+                actor = Actor(user_id=record.id, username=record.username, role=record.role)
+                note(
+                    uow,
+                    self._ctx,
+                    actor,
+                    "auth.second_factor",
+                    target=f"session:{signed_in.session_id}",
+                    ip=client.ip_address,
+                    user_agent=client.user_agent,
+                    details={"method": method},
+                )
+                if method == "recovery_code":
+                    note(
+                        uow,
+                        self._ctx,
+                        actor,
+                        "two_factor.recovery_code_used",
+                        target=f"user:{record.id}",
+                        ip=client.ip_address,
+                        user_agent=client.user_agent,
+                        details={"codes_left": left},
+                    )
+        if method is None or record is None or not record.is_active:
+            await self._audit_code_failure(pending.user_id, "auth.second_factor", client)
+            await self.guard.failed(
+                keys,
+                ip=client.ip_address,
+                user_agent=client.user_agent,
+                subject=f"user:{pending.user_id}",
+            )
+            raise Unauthenticated("the code is wrong or was already used", code="invalid_code")
+        await self.guard.succeeded(keys[0].key)
+        return signed_in
+
+    async def _audit_code_failure(self, user_id: int, action: str, client: ClientInfo) -> None:
+        async with self._ctx.storage.transaction() as uow:
+            note(
+                uow,
+                self._ctx,
+                None,
+                action,
+                target=f"user:{user_id}",
+                outcome=FAILURE,
+                ip=client.ip_address,
+                user_agent=client.user_agent,
+            )
+
+    async def reauthenticate(
+        self, actor: Actor, password: str | None, proof: SecondFactorProof | None
+    ) -> None:
+        """Prove again who you are (password, or a code when you have a second factor);
+        sensitive actions accept the session for a while afterwards."""
+        if actor.session_id is None:
+            raise PermissionDenied(
+                "only a signed-in session can re-authenticate", code="session_required"
+            )
+        if (password is None) == (proof is None):
+            raise InvalidInput(
+                "give either password or a code", field="password", code="one_proof_required"
+            )
+        client = ClientInfo(user_agent=actor.user_agent, ip_address=actor.ip)
+        if password is not None:
+            keys = self.guard.password_keys(actor.username, "")
+        else:
+            keys = self.guard.second_factor_keys(actor.user_id)
+        await self.guard.check(keys)
+        ok = False
+        async with self._ctx.storage.transaction() as uow:
+            if password is not None:
+                record = await uow.users.get(actor.user_id)
+                ok = record is not None and await self._ctx.passwords.verify(
+                    record.password_hash or None, password
+                )
+            else:
+                assert proof is not None
+                ok = (
+                    await check_second_factor(self._ctx, uow, actor.user_id, proof.validated())
+                    is not None
+                )
+            if ok:
+                await uow.credentials.set_reauthenticated(actor.session_id, now=self._ctx.clock())
+                note(
+                    uow,
+                    self._ctx,
+                    actor,
+                    "auth.reauthenticated",
+                    target=f"session:{actor.session_id}",
+                )
+        if not ok:
+            await self._audit_code_failure(actor.user_id, "auth.reauthenticated", client)
+            await self.guard.failed(
+                keys, ip=actor.ip, user_agent=actor.user_agent, subject=f"user:{actor.user_id}"
+            )
+            raise PermissionDenied(
+                "that password or code is not right", code="reauthentication_failed"
+            )
+        await self.guard.succeeded(keys[0].key)
+
+    # --- authenticating requests ----------------------------------------------------------
     async def authenticate(self, secret: str) -> Actor:
         """Resolve a session or token secret to the acting user, or raise Unauthenticated."""
         kind = kind_of(secret)
@@ -147,8 +320,14 @@ class Sessions:
         cached = self.cache.get(token_hash)
         if cached is not None:
             now = self._ctx.clock()
-            if cached.expires_at is None or cached.expires_at > now:
-                if now - cached.last_touch > self._ctx.policy.session_touch_interval:
+            idle = self._idle_limit(cached.actor)
+            live = cached.expires_at is None or cached.expires_at > now
+            # Unused here for longer than the idle limit: ask the database, where other
+            # workers record their activity too.
+            fresh = idle is None or now - cached.last_touch <= idle
+            if live and fresh:
+                interval = self._touch_interval(cached.actor)
+                if now - cached.last_touch > interval:
                     cached.last_touch = now
                     await self._touch(cached.actor, now)
                 return cached.actor
@@ -159,15 +338,35 @@ class Sessions:
             return await self._authenticate_token(secret)
         raise Unauthenticated("invalid credentials", code="invalid_token")
 
+    def _idle_limit(self, actor: Actor) -> timedelta | None:
+        if actor.session_id is None:
+            return None
+        return self._ctx.policy.security.limits_for(actor.role).idle
+
+    def _touch_interval(self, actor: Actor) -> timedelta:
+        return self._ctx.policy.security.touch_interval(
+            actor.role, self._ctx.policy.session_touch_interval
+        )
+
     async def _authenticate_session(self, secret: str) -> Actor:
         now = self._ctx.clock()
         async with self._ctx.storage.snapshot() as uow:
             session = await uow.credentials.session_by_hash(hash_secret(secret))
             user = await uow.users.get(session.user_id) if session else None
+            enrolled = bool(user) and await uow.two_factor.enabled_for(user.id if user else 0)
         if session is None or user is None or session.expires_at <= now:
             raise Unauthenticated("the session has expired; sign in again", code="session_expired")
+        if session.pending:
+            raise Unauthenticated(
+                "finish signing in with your second factor first", code="second_factor_required"
+            )
         if not user.is_active:
             raise Unauthenticated("this account is deactivated", code="account_deactivated")
+        limits = self._ctx.policy.security.limits_for(user.role)
+        idle_out = limits.idle is not None and now - session.last_seen_at > limits.idle
+        if idle_out or now - session.created_at >= limits.lifetime:
+            await self._end_expired(user.id, [session.id], "idle" if idle_out else "lifetime")
+            raise Unauthenticated("the session has expired; sign in again", code="session_expired")
         actor = Actor(
             user_id=user.id,
             username=user.username,
@@ -175,17 +374,23 @@ class Sessions:
             is_bot=user.is_bot,
             session_id=session.id,
             scopes=SCOPES,
+            enrolment_required=self._must_enrol(user, enrolled),
         )
-        if now - session.last_seen_at > self._ctx.policy.session_touch_interval:
+        if now - session.last_seen_at > self._touch_interval(actor):
             await self._touch(actor, now)
         self.cache.put(hash_secret(secret), actor, expires_at=session.expires_at, last_touch=now)
         return actor
+
+    def _must_enrol(self, user: UserRecord, enrolled: bool) -> bool:
+        required = self._ctx.policy.security.requires_two_factor(user.role, is_bot=user.is_bot)
+        return required and not enrolled
 
     async def _authenticate_token(self, secret: str) -> Actor:
         now = self._ctx.clock()
         async with self._ctx.storage.snapshot() as uow:
             token = await uow.credentials.token_by_hash(hash_secret(secret))
             user = await uow.users.get(token.user_id) if token else None
+            enrolled = bool(user) and await uow.two_factor.enabled_for(user.id if user else 0)
         if token is None or user is None or token.revoked_at is not None:
             raise Unauthenticated("invalid credentials", code="invalid_token")
         if token.expires_at is not None and token.expires_at <= now:
@@ -199,6 +404,7 @@ class Sessions:
             is_bot=user.is_bot,
             token_id=token.id,
             scopes=token.scopes,
+            enrolment_required=self._must_enrol(user, enrolled),
         )
         if (
             token.last_used_at is None
@@ -208,7 +414,88 @@ class Sessions:
         self.cache.put(hash_secret(secret), actor, expires_at=token.expires_at, last_touch=now)
         return actor
 
-    def _announce(
+    # --- session limits -------------------------------------------------------------------
+    async def _end_expired(self, user_id: int, session_ids: list[int], reason: str) -> None:
+        async with self._ctx.storage.transaction() as uow:
+            await uow.credentials.delete_sessions(session_ids)
+            self.announce_ended(uow, user_id, session_ids, None, f"session expired ({reason})")
+            note(
+                uow,
+                self._ctx,
+                None,
+                "auth.session_expired",
+                target=f"user:{user_id}",
+                details={"reason": reason, "sessions": list[str | int](session_ids)},
+            )
+
+    async def expire_sessions(self) -> int:
+        """End every session past its idle or absolute limit (their sockets close too);
+        returns how many ended. Runs periodically in every server process."""
+        now = self._ctx.clock()
+        security = self._ctx.policy.security
+        idle_cutoffs: dict[str, datetime] = {}
+        created_cutoffs: dict[str, datetime] = {}
+        for role in Role:
+            limits = security.limits_for(role)
+            if limits.idle is not None:
+                idle_cutoffs[role.value] = now - limits.idle
+            created_cutoffs[role.value] = now - limits.lifetime
+        async with self._ctx.storage.transaction() as uow:
+            found = await uow.credentials.sessions_past_limits(
+                now=now, idle_cutoffs=idle_cutoffs, created_cutoffs=created_cutoffs
+            )
+            ended = await uow.credentials.delete_sessions_returning([sid for sid, _ in found])
+            by_user: dict[int, list[int]] = {}
+            for session_id, user_id in ended:
+                by_user.setdefault(user_id, []).append(session_id)
+            for user_id, session_ids in by_user.items():
+                self.announce_ended(uow, user_id, session_ids, None, "session expired")
+                note(
+                    uow,
+                    self._ctx,
+                    None,
+                    "auth.session_expired",
+                    target=f"user:{user_id}",
+                    details={"sessions": list[str | int](session_ids)},
+                )
+        return len(ended)
+
+    def sweep_interval(self) -> float:
+        """Seconds between sweeps: a quarter of the shortest idle limit, within 1-60 s."""
+        security = self._ctx.policy.security
+        idles = [
+            limits.idle.total_seconds()
+            for limits in (security.limits_for(role) for role in Role)
+            if limits.idle is not None
+        ]
+        return max(1.0, min([60.0, *(idle / 4 for idle in idles)]))
+
+    async def start(self) -> None:
+        """Start the periodic sweep of expired sessions."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="session-sweeper")
+
+    async def stop(self) -> None:
+        """Stop the sweep."""
+        task, self._sweeper = self._sweeper, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval())
+            try:
+                token = background_work.set(True)
+                try:
+                    await self.expire_sessions()
+                finally:
+                    background_work.reset(token)
+            except Exception:
+                logger.exception("session sweep failed")
+
+    def announce_ended(
         self,
         uow: UnitOfWork,
         user_id: int,
@@ -243,7 +530,7 @@ class Sessions:
             )
         async with self._ctx.storage.transaction() as uow:
             if await uow.credentials.delete_session(actor.session_id, user_id=actor.user_id):
-                self._announce(uow, actor.user_id, [actor.session_id], None, "signed out")
+                self.announce_ended(uow, actor.user_id, [actor.session_id], None, "signed out")
                 note(uow, self._ctx, actor, "auth.sign_out", target=f"session:{actor.session_id}")
 
     async def list_sessions(self, actor: Actor) -> list[Session]:
@@ -257,7 +544,7 @@ class Sessions:
         async with self._ctx.storage.transaction() as uow:
             if not await uow.credentials.delete_session(session_id, user_id=actor.user_id):
                 raise NotFound("session not found")
-            self._announce(uow, actor.user_id, [session_id], None, "session revoked")
+            self.announce_ended(uow, actor.user_id, [session_id], None, "session revoked")
             note(uow, self._ctx, actor, "auth.session_revoked", target=f"session:{session_id}")
 
     async def sign_out_everywhere(self, actor: Actor) -> int:
@@ -266,7 +553,7 @@ class Sessions:
             ended = await uow.credentials.delete_sessions_of(
                 actor.user_id, except_id=actor.session_id
             )
-            self._announce(uow, actor.user_id, ended, None, "signed out everywhere")
+            self.announce_ended(uow, actor.user_id, ended, None, "signed out everywhere")
             note(
                 uow,
                 self._ctx,
@@ -277,21 +564,41 @@ class Sessions:
             )
         return len(ended)
 
+    async def sign_out_all(self, actor: Actor) -> int:
+        """End every session of the actor, this one included; returns how many ended."""
+        async with self._ctx.storage.transaction() as uow:
+            ended = await uow.credentials.delete_sessions_of(actor.user_id)
+            self.announce_ended(uow, actor.user_id, ended, None, "signed out everywhere")
+            note(
+                uow,
+                self._ctx,
+                actor,
+                "auth.signed_out_everywhere",
+                target=f"user:{actor.user_id}",
+                details={"sessions_ended": len(ended), "including_this_one": True},
+            )
+        return len(ended)
+
     async def change_password(self, actor: Actor, current: str, new: str) -> None:
         """Replace the password after checking the current one; other sessions end."""
         async with self._ctx.storage.snapshot() as uow:
             record = await uow.users.get(actor.user_id)
         assert record is not None
+        keys = self.guard.password_keys(record.username, "")
+        await self.guard.check(keys)
         if not await self._ctx.passwords.verify(record.password_hash or None, current):
+            await self.guard.failed(
+                keys, ip=actor.ip, user_agent=actor.user_agent, subject=f"user:{actor.user_id}"
+            )
             raise PermissionDenied("the current password is wrong", code="wrong_password")
-        clean_password(new, min_length=self._ctx.policy.password_min_length)
+        check_new_password(self._ctx, new, record)
         new_hash = await self._ctx.passwords.hash(new)
         async with self._ctx.storage.transaction() as uow:
             await uow.users.set_password_hash(actor.user_id, new_hash, now=self._ctx.clock())
             ended = await uow.credentials.delete_sessions_of(
                 actor.user_id, except_id=actor.session_id
             )
-            self._announce(uow, actor.user_id, ended, None, "password changed")
+            self.announce_ended(uow, actor.user_id, ended, None, "password changed")
             note(uow, self._ctx, actor, "auth.password_changed", target=f"user:{actor.user_id}")
 
     async def create_personal_token(
@@ -303,6 +610,7 @@ class Sessions:
                 "tokens are created from a signed-in session", code="session_required"
             )
         async with self._ctx.storage.transaction() as uow:
+            await require_recent_authentication(self._ctx, uow, actor)
             record = await uow.users.get(actor.user_id)
             assert record is not None
             issued = await issue_token(
@@ -350,7 +658,7 @@ class Sessions:
                 target=f"token:{token_id}",
                 details={"owner_id": token.user_id},
             )
-            self._announce(uow, token.user_id, None, [token_id], "token revoked")
+            self.announce_ended(uow, token.user_id, None, [token_id], "token revoked")
 
 
 async def issue_token(
@@ -398,3 +706,14 @@ async def issue_token(
 def profile_event(record: UserRecord) -> tuple[UserUpdated, Audience]:
     """The event announcing a profile change (emails are never broadcast)."""
     return UserUpdated(user=record.public(include_email=False)), Audience(all_members=True)
+
+
+def check_new_password(ctx: ServiceContext, password: str, record: UserRecord | None = None) -> str:
+    """A new password that passes the organisation's rules (InvalidInput naming the rule)."""
+    inputs = (record.username, record.email or "", record.display_name) if record else ()
+    return check_password(
+        password,
+        min_length=ctx.policy.password_min_length,
+        min_strength=ctx.policy.security.password_min_strength,
+        user_inputs=inputs,
+    )

@@ -17,6 +17,7 @@ from courtyard.storage.repositories.events import EventLogRepository, StoredEven
 from courtyard.storage.repositories.messages import MessageRepository
 from courtyard.storage.repositories.organization import OrganizationRepository
 from courtyard.storage.repositories.outbox import Outbox
+from courtyard.storage.repositories.security import AttemptRepository, TwoFactorRepository
 from courtyard.storage.repositories.users import UserRepository
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class UnitOfWork:
         self.outbox = Outbox(conn, dialect)
         self.events = EventLogRepository(conn)
         self.audit = AuditRepository(conn, dialect)
+        self.two_factor = TwoFactorRepository(conn)
+        self.attempts = AttemptRepository(conn)
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from litestar import Response
 from litestar.datastructures import Cookie
 
@@ -13,22 +15,30 @@ from courtyard.services.sessions import SignedIn
 def session_response(
     signed_in: SignedIn, session_type: SessionType, web: WebConfig, *, status_code: int = 200
 ) -> Response[SignedInResponse]:
-    """The body and cookies for a fresh session."""
+    """The body and cookies for a fresh session (or a pending one awaiting the second
+    factor: no profile, and its cookie lives only as long as the pending sign-in)."""
+    pending = signed_in.second_factor_required
+    user = None if pending else signed_in.user
     if session_type == "token":
         body = SignedInResponse(
-            user=signed_in.user,
+            user=user,
             session_id=signed_in.session_id,
             expires_at=signed_in.expires_at,
             token=signed_in.secret,
+            second_factor_required=pending,
         )
         return Response(body, status_code=status_code)
     csrf = csrf_token_for(signed_in.secret)
     body = SignedInResponse(
-        user=signed_in.user,
+        user=user,
         session_id=signed_in.session_id,
         expires_at=signed_in.expires_at,
         csrf_token=csrf,
+        second_factor_required=pending,
     )
+    max_age = web.session_max_age
+    if pending:
+        max_age = max(1, int((signed_in.expires_at - datetime.now(UTC)).total_seconds()))
     cookies = [
         Cookie(
             key=SESSION_COOKIE,
@@ -36,7 +46,7 @@ def session_response(
             httponly=True,
             samesite="lax",
             secure=web.secure_cookies,
-            max_age=web.session_max_age,
+            max_age=max_age,
             path="/",
         ),
         Cookie(
@@ -45,7 +55,7 @@ def session_response(
             httponly=False,
             samesite="strict",
             secure=web.secure_cookies,
-            max_age=web.session_max_age,
+            max_age=max_age,
             path="/",
         ),
     ]

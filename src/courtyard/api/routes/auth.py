@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, delete, get, post
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import JSONBody
 
-from courtyard.api.deps import AppServices, Client, CurrentActor, Id, Web
+from courtyard.api.deps import (
+    ENROLMENT_ALLOWED,
+    AppServices,
+    Client,
+    CurrentActor,
+    Id,
+    Web,
+    pending_credential,
+)
 from courtyard.api.routes._sessions import clear_session_cookies, session_response
 from courtyard.api.schemas.accounts import (
+    ConfirmEnrolmentBody,
+    EnrolmentResponse,
     IssuedTokenResponse,
     PasswordChangeBody,
+    ReauthenticateBody,
+    RecoveryCodesResponse,
+    SecondFactorBody,
     SessionList,
     SetupBody,
     SetupState,
     SignedInResponse,
+    SignedOutResponse,
     SignInBody,
     TokenBody,
     TokenList,
+    TwoFactorStatusResponse,
 )
 from courtyard.services.accounts import NewAccount
+from courtyard.services.second_factor import SecondFactorProof
+
+# Routes a user who must enrol in two-factor authentication may still use.
+ENROLMENT = {ENROLMENT_ALLOWED: True}
 
 
 class SetupController(Controller):
@@ -57,11 +78,65 @@ class AuthController(Controller):
     async def sign_in(
         self, data: JSONBody[SignInBody], services: AppServices, client: Client, web: Web
     ) -> Response[SignedInResponse]:
-        """Opens a session; see ``session_type`` for cookie or bearer-token sessions."""
+        """Opens a session; see ``session_type`` for cookie or bearer-token sessions. With a
+        second factor on, the session is pending (``second_factor_required``) until
+        ``POST /api/v1/auth/sign-in/second-factor``. Repeated failures are slowed down and
+        then answered 429 with ``Retry-After`` (``too_many_attempts``)."""
         signed_in = await services.sessions.sign_in(data.login, data.password, client)
         return session_response(signed_in, data.session_type, web)
 
-    @post("/sign-out", summary="End this session", status_code=204)
+    @post(
+        "/sign-in/second-factor",
+        summary="Finish signing in with a TOTP or recovery code",
+        status_code=200,
+    )
+    async def second_factor(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[SecondFactorBody],
+        services: AppServices,
+        client: Client,
+        web: Web,
+    ) -> Response[SignedInResponse]:
+        """Send with the pending session from sign-in; returns a new session (new id and
+        token) and ends the pending one."""
+        signed_in = await services.sessions.complete_sign_in(
+            pending_credential(request),
+            SecondFactorProof(code=data.code, recovery_code=data.recovery_code),
+            client,
+        )
+        return session_response(signed_in, data.session_type, web)
+
+    @post(
+        "/reauthenticate",
+        summary="Confirm your password or a code for sensitive actions",
+        status_code=204,
+        opt=ENROLMENT,
+    )
+    async def reauthenticate(
+        self, data: JSONBody[ReauthenticateBody], actor: CurrentActor, services: AppServices
+    ) -> None:
+        """Creating tokens, changing roles, disabling 2FA and new recovery codes need one
+        within ``security.reauthentication_minutes`` (else 403 ``reauthentication_required``)."""
+        proof = None
+        if data.code is not None or data.recovery_code is not None:
+            proof = SecondFactorProof(code=data.code, recovery_code=data.recovery_code)
+        await services.sessions.reauthenticate(actor, data.password, proof)
+
+    @post(
+        "/sign-out-everywhere",
+        summary="End all your sessions, this one included",
+        status_code=200,
+        opt=ENROLMENT,
+    )
+    async def sign_out_everywhere(
+        self, actor: CurrentActor, services: AppServices, web: Web
+    ) -> Response[SignedOutResponse]:
+        """Every device is signed out and its event sockets close; tokens stay valid."""
+        ended = await services.sessions.sign_out_all(actor)
+        return Response(SignedOutResponse(sessions_ended=ended), cookies=clear_session_cookies(web))
+
+    @post("/sign-out", summary="End this session", status_code=204, opt=ENROLMENT)
     async def sign_out(
         self, actor: CurrentActor, services: AppServices, web: Web
     ) -> Response[None]:
@@ -112,3 +187,59 @@ class AuthController(Controller):
     async def revoke_token(self, token_id: Id, actor: CurrentActor, services: AppServices) -> None:
         """Your own tokens; administrators also bot tokens."""
         await services.sessions.revoke_token(actor, token_id)
+
+
+class TwoFactorController(Controller):
+    """Your second factor (TOTP authenticator app and recovery codes)."""
+
+    path = "/api/v1/auth/two-factor"
+    tags = ["auth"]
+
+    @get("/", summary="Your second factor's state", opt=ENROLMENT)
+    async def two_factor_status(
+        self, actor: CurrentActor, services: AppServices
+    ) -> TwoFactorStatusResponse:
+        """On or off, required or not, recovery codes left."""
+        status = await services.two_factor.status(actor)
+        return TwoFactorStatusResponse(
+            enabled=status.enabled,
+            required=status.required,
+            enrolment_pending=status.enrolment_pending,
+            recovery_codes_left=status.recovery_codes_left,
+        )
+
+    @post("/enrolment", summary="Start enrolling an authenticator app", opt=ENROLMENT)
+    async def begin_enrolment(
+        self, actor: CurrentActor, services: AppServices
+    ) -> EnrolmentResponse:
+        """A new secret as an ``otpauth://`` URI and an SVG QR code; confirm with a code."""
+        enrolment = await services.two_factor.begin_enrolment(actor)
+        return EnrolmentResponse(
+            secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+        )
+
+    @post(
+        "/enrolment/confirm",
+        summary="Turn two-factor authentication on",
+        status_code=200,
+        opt=ENROLMENT,
+    )
+    async def confirm_enrolment(
+        self, data: JSONBody[ConfirmEnrolmentBody], actor: CurrentActor, services: AppServices
+    ) -> RecoveryCodesResponse:
+        """Checks the first code; returns ten recovery codes; your other sessions end."""
+        codes = await services.two_factor.confirm_enrolment(actor, data.code)
+        return RecoveryCodesResponse(recovery_codes=codes)
+
+    @delete("/", summary="Turn two-factor authentication off", status_code=204)
+    async def disable_two_factor(self, actor: CurrentActor, services: AppServices) -> None:
+        """Needs a recent re-authentication; refused when your organisation requires it."""
+        await services.two_factor.disable(actor)
+
+    @post("/recovery-codes", summary="Replace your recovery codes", status_code=200)
+    async def regenerate_recovery_codes(
+        self, actor: CurrentActor, services: AppServices
+    ) -> RecoveryCodesResponse:
+        """Needs a recent re-authentication; the old codes stop working."""
+        codes = await services.two_factor.regenerate_recovery_codes(actor)
+        return RecoveryCodesResponse(recovery_codes=codes)

@@ -51,13 +51,77 @@ class SignInBody(Body):
 
 
 class SignedInResponse(msgspec.Struct, kw_only=True):
-    """A new session."""
+    """A new session.
 
-    user: User
+    With ``second_factor_required`` true the password passed but the session is pending: its
+    token (or cookie) only allows ``POST /api/v1/auth/sign-in/second-factor`` until
+    ``expires_at``, and ``user`` is left out.
+    """
+
+    user: User | None
     session_id: int
     expires_at: datetime
     token: str | None = None
     csrf_token: str | None = None
+    second_factor_required: bool = False
+
+
+Code = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class SecondFactorBody(Body):
+    """The second step of signing in: a code from the authenticator app, or a recovery code.
+
+    Send it with the pending session from the first step (bearer token, or cookie plus the
+    CSRF header). The answer is a new session; the pending one ends.
+    """
+
+    code: Code | None = None
+    recovery_code: Code | None = None
+    session_type: SessionType = "cookie"
+
+
+class ReauthenticateBody(Body):
+    """Prove who you are again: your password, or a code (TOTP or recovery)."""
+
+    password: Password | None = None
+    code: Code | None = None
+    recovery_code: Code | None = None
+
+
+class TwoFactorStatusResponse(msgspec.Struct, kw_only=True):
+    """Your second factor: on or off, whether your organisation requires it."""
+
+    enabled: bool
+    required: bool
+    enrolment_pending: bool
+    recovery_codes_left: int
+
+
+class EnrolmentResponse(msgspec.Struct, kw_only=True):
+    """Scan ``qr_svg`` (or enter ``secret``) in an authenticator app, then confirm a code."""
+
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+class ConfirmEnrolmentBody(Body):
+    """The first code the authenticator app shows."""
+
+    code: Code
+
+
+class RecoveryCodesResponse(msgspec.Struct, kw_only=True):
+    """Ten one-time codes, shown only now: store them somewhere safe."""
+
+    recovery_codes: list[str]
+
+
+class SignedOutResponse(msgspec.Struct, kw_only=True):
+    """How many sessions ended."""
+
+    sessions_ended: int
 
 
 class PasswordChangeBody(Body):

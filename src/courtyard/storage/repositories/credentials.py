@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, delete, or_, select, update
 
 from courtyard.domain.roles import Role
 from courtyard.domain.users import AccessToken, Invite, Session
 from courtyard.storage.repositories._base import Repository
-from courtyard.storage.schema import access_tokens, invites, sessions, setup_tokens
+from courtyard.storage.schema import access_tokens, invites, sessions, setup_tokens, users
 from courtyard.storage.timestamps import (
     from_micros,
     maybe_from_micros,
@@ -31,6 +31,13 @@ class SessionRecord:
     expires_at: datetime
     user_agent: str
     ip_address: str
+    state: str = "active"
+    reauthenticated_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Waiting for the second factor: authenticates nothing."""
+        return self.state != "active"
 
     def public(self, *, current_id: int | None) -> Session:
         """The session as its owner sees it in "your sessions"."""
@@ -54,6 +61,8 @@ def _session(row: Row[Any]) -> SessionRecord:
         expires_at=from_micros(row.expires_at),
         user_agent=row.user_agent,
         ip_address=row.ip_address,
+        state=row.state,
+        reauthenticated_at=maybe_from_micros(row.reauthenticated_at),
     )
 
 
@@ -154,8 +163,10 @@ class CredentialRepository(Repository):
         expires_at: datetime,
         user_agent: str,
         ip_address: str,
+        state: str = "active",
+        reauthenticated_at: datetime | None = None,
     ) -> SessionRecord:
-        """Store a new session."""
+        """Store a new session (``state`` 'pending' until a second factor is given)."""
         result = await self.conn.execute(
             sessions.insert()
             .values(
@@ -166,6 +177,8 @@ class CredentialRepository(Repository):
                 expires_at=to_micros(expires_at),
                 user_agent=user_agent[:256],
                 ip_address=ip_address[:64],
+                state=state,
+                reauthenticated_at=maybe_to_micros(reauthenticated_at),
             )
             .returning(sessions)
         )
@@ -184,12 +197,71 @@ class CredentialRepository(Repository):
             update(sessions).where(sessions.c.id == session_id).values(last_seen_at=to_micros(now))
         )
 
+    async def set_reauthenticated(self, session_id: int, *, now: datetime) -> None:
+        """Record a fresh password or second-factor proof on a session."""
+        await self.conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id)
+            .values(reauthenticated_at=to_micros(now), last_seen_at=to_micros(now))
+        )
+
+    async def get_session(self, session_id: int) -> SessionRecord | None:
+        """A session by id."""
+        row = (await self.conn.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        return _session(row) if row else None
+
     async def sessions_of(self, user_id: int) -> list[SessionRecord]:
-        """Every session of a user, newest first."""
+        """Every signed-in session of a user, newest first (pending sign-ins left out)."""
         rows = await self.conn.execute(
-            select(sessions).where(sessions.c.user_id == user_id).order_by(sessions.c.id.desc())
+            select(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.state == "active")
+            .order_by(sessions.c.id.desc())
         )
         return [_session(row) for row in rows]
+
+    async def sessions_past_limits(
+        self,
+        *,
+        now: datetime,
+        idle_cutoffs: dict[str, datetime],
+        created_cutoffs: dict[str, datetime],
+        limit: int = 1000,
+    ) -> list[tuple[int, int]]:
+        """(session id, user id) of sessions expired, idle too long or too old for the
+        role their user has now; ``*_cutoffs`` map role names to the oldest allowed time."""
+        conditions = [sessions.c.expires_at <= to_micros(now)]
+        for role, cutoff in idle_cutoffs.items():
+            conditions.append(
+                (users.c.role == role) & (sessions.c.last_seen_at < to_micros(cutoff))
+            )
+        for role, cutoff in created_cutoffs.items():
+            old = sessions.c.created_at < to_micros(cutoff)
+            conditions.append((users.c.role == role) & old)
+        rows = await self.conn.execute(
+            select(sessions.c.id, sessions.c.user_id)
+            .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
+            .where(or_(*conditions))
+            .order_by(sessions.c.id)
+            .limit(limit)
+        )
+        return [(int(row.id), int(row.user_id)) for row in rows]
+
+    async def delete_sessions_returning(self, session_ids: list[int]) -> list[tuple[int, int]]:
+        """Delete sessions by id; returns (id, user id) of those this call deleted (another
+        process may have deleted some first)."""
+        if not session_ids:
+            return []
+        result = await self.conn.execute(
+            delete(sessions)
+            .where(sessions.c.id.in_(session_ids))
+            .returning(sessions.c.id, sessions.c.user_id)
+        )
+        return [(int(row.id), int(row.user_id)) for row in result]
+
+    async def delete_sessions(self, session_ids: list[int]) -> None:
+        """Delete sessions by id."""
+        if session_ids:
+            await self.conn.execute(delete(sessions).where(sessions.c.id.in_(session_ids)))
 
     async def delete_session(self, session_id: int, *, user_id: int) -> bool:
         """Delete one of a user's sessions; False if it was not theirs or not there."""
