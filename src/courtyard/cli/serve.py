@@ -74,6 +74,8 @@ def _serve(settings: Settings, *, reuse_port: bool) -> None:
     from courtyard.api.slowclients import GuardedHttpToolsProtocol
     from courtyard.app import build_application
 
+    # Until the application installs its reload handler, a SIGHUP must not end the process.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     application = build_application(settings, reload_on_sighup=True)
     server_settings = settings.server
     GuardedHttpToolsProtocol.limits.header_timeout = server_settings.header_timeout_seconds
