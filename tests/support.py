@@ -9,8 +9,9 @@ import os
 import secrets
 import shutil
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -278,11 +279,18 @@ class Org:
             await client.aclose()
 
 
-async def start_org(factory: DatabaseFactory, workdir: Path, **setting_overrides: Any) -> Org:
-    """A fresh database, a live server, and an organisation with owner 'owner-…'."""
+async def start_org(
+    factory: DatabaseFactory,
+    workdir: Path,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    **setting_overrides: Any,
+) -> Org:
+    """A fresh database, a live server, and an organisation with owner 'owner-…'
+    (``clock``: the services' clock, for tests that move time)."""
     url = await factory.create()
     settings = server_settings(url, workdir, **setting_overrides)
-    services = build_services(settings)
+    services = build_services(settings, clock=clock)
     server = LiveServer(services, settings)
     await server.start()
     token = await services.setup.issue_setup_token()
@@ -358,10 +366,14 @@ class QueryCounter:
 
 @contextlib.asynccontextmanager
 async def org_context(
-    factory: DatabaseFactory, workdir: Path, **overrides: Any
+    factory: DatabaseFactory,
+    workdir: Path,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Org]:
     """start_org + cleanup."""
-    org = await start_org(factory, workdir, **overrides)
+    org = await start_org(factory, workdir, clock=clock, **overrides)
     try:
         yield org
     finally:

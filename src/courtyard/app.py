@@ -31,7 +31,7 @@ from courtyard.logs import configure_logging
 from courtyard.plugins.manager import build_plugin_manager
 from courtyard.realtime.bus import Bus
 from courtyard.realtime.gateway import Realtime, RealtimeOptions
-from courtyard.services.context import Policy, ServiceContext
+from courtyard.services.context import Clock, Policy, ServiceContext, utc_now
 from courtyard.services.files import FileRules, Files
 from courtyard.services.ratelimit import MemoryBuckets, RateLimits, SecurityEventSink
 from courtyard.services.registry import Services
@@ -165,7 +165,11 @@ def build_search(settings: Settings, ctx: ServiceContext) -> Search:
 
 
 def build_services(
-    settings: Settings, *, plugin_objects: tuple[object, ...] = (), bus: Bus | None = None
+    settings: Settings,
+    *,
+    plugin_objects: tuple[object, ...] = (),
+    bus: Bus | None = None,
+    clock: Clock | None = None,
 ) -> Services:
     """Database, storage, password hashing, plugins, the realtime runtime and every service."""
     database = Database(
@@ -187,6 +191,7 @@ def build_services(
         plugins=plugins,
         policy=policy_from(settings),
         secret_box=SecretBox(load_or_create_key(key_file)),
+        clock=clock or utc_now,
     )
     realtime = Realtime(storage, bus or build_bus(settings), realtime_options_from(settings))
     return Services.build(

@@ -211,8 +211,9 @@ class Sessions:
             record = await uow.users.get(pending.user_id)
             method = await check_second_factor(self._ctx, uow, pending.user_id, proof)
             if method is not None and record is not None and record.is_active:
-                await uow.credentials.delete_sessions([pending.id])
+                # Insert first: SQLite would hand a just-freed highest id out again.
                 signed_in = await self._open_session(uow, record, client, pending=False)
+                await uow.credentials.delete_sessions([pending.id])
                 left = await uow.two_factor.recovery_codes_left(record.id)
                 actor = Actor(user_id=record.id, username=record.username, role=record.role)
                 note(
@@ -234,7 +235,7 @@ class Sessions:
                         target=f"user:{record.id}",
                         ip=client.ip_address,
                         user_agent=client.user_agent,
-                        details={"codes_left": left},
+                        details={"remaining": left},
                     )
         if method is None or record is None or not record.is_active:
             await self._audit_code_failure(pending.user_id, "auth.second_factor", client)
