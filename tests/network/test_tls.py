@@ -3,7 +3,9 @@ with a certificate from `courtyard dev-cert`."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import secrets
 import shutil
 import signal
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.processes import COURTYARD, ServerProcess, free_port
 from tests.support import DatabaseFactory
@@ -68,8 +71,10 @@ class TLSServer(ServerProcess):
         raise AssertionError(f"TLS server did not become healthy:\n{self.log()}")
 
 
-@pytest.fixture
-async def tls_server(databases: DatabaseFactory, workdir: Path) -> AsyncIterator[TLSServer]:
+@pytest.fixture(params=["0"])
+async def tls_server(
+    request: pytest.FixtureRequest, databases: DatabaseFactory, workdir: Path
+) -> AsyncIterator[TLSServer]:
     tag = secrets.token_hex(3)
     certs = dev_cert(workdir / f"certs-{tag}")
     served = workdir / f"served-{tag}"
@@ -82,7 +87,7 @@ async def tls_server(databases: DatabaseFactory, workdir: Path) -> AsyncIterator
         extra_env={
             "COURTYARD_TLS__CERT_FILE": str(served / "cert.pem"),
             "COURTYARD_TLS__KEY_FILE": str(served / "key.pem"),
-            "COURTYARD_TLS__RELOAD_POLL_SECONDS": "0",
+            "COURTYARD_TLS__RELOAD_POLL_SECONDS": request.param,
         },
     )
     server.ca = certs / "ca.pem"
@@ -186,8 +191,11 @@ async def test_hsts_is_sent_over_tls(tls_server: TLSServer) -> None:
             assert response.headers["x-content-type-options"] == "nosniff"
 
 
+@pytest.mark.parametrize(
+    ("tls_server", "trigger"), [("0", "SIGHUP"), ("0.2", "file")], indirect=["tls_server"]
+)
 async def test_a_renewed_certificate_is_used_for_new_handshakes(
-    tls_server: TLSServer, workdir: Path
+    tls_server: TLSServer, workdir: Path, trigger: str
 ) -> None:
     served = Path(tls_server.env()["COURTYARD_TLS__CERT_FILE"]).parent
     before = handshake(tls_server.port, client_context(ssl.TLSVersion.TLSv1_3, tls_server.ca))[1]
@@ -198,7 +206,8 @@ async def test_a_renewed_certificate_is_used_for_new_handshakes(
     shutil.copy(renewed / "cert.pem", served / "cert.pem")
     shutil.copy(renewed / "key.pem", served / "key.pem")
     assert tls_server.process is not None
-    tls_server.process.send_signal(signal.SIGHUP)
+    if trigger == "SIGHUP":
+        tls_server.process.send_signal(signal.SIGHUP)
     new_client = client_context(ssl.TLSVersion.TLSv1_3, renewed / "ca.pem")
     deadline = time.monotonic() + 20
     after = before
@@ -211,4 +220,29 @@ async def test_a_renewed_certificate_is_used_for_new_handshakes(
     assert hashlib.sha256(after).digest() != hashlib.sha256(before).digest(), tls_server.log()
     assert kept.get(tls_server.url + "/healthz").status_code == 200
     kept.close()
-    assert "TLS certificate reloaded (SIGHUP)" in tls_server.log()
+    reason = "SIGHUP" if trigger == "SIGHUP" else "certificate file changed"
+    assert f"TLS certificate reloaded ({reason})" in tls_server.log()
+
+
+async def test_the_event_socket_works_over_tls(tls_server: TLSServer) -> None:
+    async with httpx.AsyncClient(base_url=tls_server.url, verify=str(tls_server.ca)) as client:
+        made = await client.post(
+            "/api/v1/setup",
+            json={
+                "setup_token": tls_server.setup_token(),
+                "organization_name": "TLS",
+                "username": "owner",
+                "password": "a long passphrase for the owner",
+                "session_type": "token",
+            },
+        )
+        assert made.status_code == 201, made.text
+    context = ssl.create_default_context(cafile=str(tls_server.ca))
+    async with websockets.connect(
+        f"wss://127.0.0.1:{tls_server.port}/api/v1/events",
+        ssl=context,
+        server_hostname="localhost",
+        additional_headers={"Authorization": f"Bearer {made.json()['token']}"},
+    ) as ws:
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert hello["type"] == "hello"
