@@ -4,6 +4,7 @@ real server processes through Redis."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,8 +16,8 @@ import redis.asyncio as aioredis
 
 from courtyard.domain.network import Limit
 from courtyard.realtime.backends.redis_limiter import RedisBuckets
-from courtyard.services.ratelimit import MemoryBuckets
-from tests.processes import ServerProcess
+from courtyard.services.ratelimit import MemoryBuckets, RateLimits
+from tests.processes import ServerProcess, free_port
 from tests.support import DatabaseFactory, Org, org_context, service_missing
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -196,3 +197,19 @@ async def test_two_server_processes_share_one_limit_through_redis(
     finally:
         second.stop()
         first.stop()
+
+
+async def test_an_unreachable_redis_lets_requests_through(caplog: pytest.LogCaptureFixture) -> None:
+    limits = RateLimits(
+        store=RedisBuckets(f"redis://127.0.0.1:{free_port()}/0", "courtyard-test:"),
+        per_user={},
+        per_address={"auth": Limit(rate=0.01, burst=1)},
+        summary_interval=0,
+    )
+    await limits.start()
+    try:
+        for _ in range(3):  # far over the limit, but nothing can count it
+            await limits.check_address("auth", ipaddress.ip_address("198.51.100.7"))
+    finally:
+        await limits.stop()
+    assert "rate-limit store redis failed" in caplog.text
