@@ -270,7 +270,65 @@ async def test_an_organisation_can_require_two_factor_for_admins(
         refused = await owner.delete("/api/v1/auth/two-factor")
         assert refused.status_code == 409
         assert problem_code(refused) == "two_factor_required_by_policy"
+        # A personal token is held to the same rule as the session (every way in alike).
+        issued = await owner.post("/api/v1/auth/tokens", {"name": "ci", "scopes": ["read"]})
+        assert issued.status_code == 201, issued.text
+        token_client = bearer(org, issued.json()["secret"])
+        assert (await token_client.get("/api/v1/me")).status_code == 200
+        await org.server.services.two_factor.reset(None, owner.id)
+        refused_token = await token_client.get("/api/v1/me")
+        assert refused_token.status_code == 403
+        assert problem_code(refused_token) == "two_factor_enrolment_required"
+        owner = await org.sign_in(owner.username)
+        await enrol(owner, clock)
         # Members are not required to.
+        org.owner = owner
         member = await org.person("free")
         assert (await member.get("/api/v1/me")).status_code == 200
         assert (await member.get("/api/v1/auth/two-factor")).json()["required"] is False
+
+
+async def test_an_administrator_resets_a_lost_second_factor(clocked: Org, clock: FakeClock) -> None:
+    person = await clocked.person("lostphone")
+    await enrol(person, clock)
+    member = await clocked.person("nosy")
+    refused = await member.delete(f"/api/v1/users/{person.id}/two-factor")
+    assert refused.status_code == 403 and problem_code(refused) == "admin_required"
+    reset = await clocked.owner.delete(f"/api/v1/users/{person.id}/two-factor")
+    assert reset.status_code == 204, reset.text
+    assert (await person.get("/api/v1/me")).status_code == 401, "their sessions ended"
+    signed_in = (await password_step(clocked, person.username)).json()
+    assert signed_in["second_factor_required"] is False
+    again = await clocked.owner.delete(f"/api/v1/users/{person.id}/two-factor")
+    assert again.status_code == 409 and problem_code(again) == "two_factor_not_enabled"
+    entries = await clocked.owner.get("/api/v1/admin/audit", params={"action": "two_factor.reset"})
+    assert entries.json()["entries"][0]["target"] == f"user:{person.id}"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"code": {"$ne": None}}, 422),
+        ({"code": ["123456"]}, 422),
+        ({"code": 123456}, 422),
+        ({"code": "1" * 65}, 422),
+        ({"recovery_code": None, "code": None}, 422),
+        ({"code": "123456", "extra": True}, 422),
+    ],
+)
+async def test_malformed_second_factor_bodies_are_refused(
+    clocked: Org, clock: FakeClock, body: dict[str, object], status: int
+) -> None:
+    person = await clocked.person("malformed")
+    await enrol(person, clock)
+    pending = (await password_step(clocked, person.username)).json()["token"]
+    client = bearer(clocked, pending)
+    response = await client.post("/api/v1/auth/sign-in/second-factor", json=body)
+    assert response.status_code == status, response.text
+    duplicate = await client.post(
+        "/api/v1/auth/sign-in/second-factor",
+        content=b'{"code": "123456", "code": "654321"}',
+        headers={"content-type": "application/json"},
+    )
+    assert duplicate.status_code == 400
+    assert (await client.get("/api/v1/me")).status_code == 401

@@ -23,7 +23,12 @@ from courtyard.api.jsonbody import StrictJSONRequest
 from courtyard.api.middleware import EdgeMiddleware
 from courtyard.api.openapi import document_problem_responses
 from courtyard.api.routes.admin_audit import AuditController
-from courtyard.api.routes.auth import AuthController, SetupController, TwoFactorController
+from courtyard.api.routes.auth import (
+    AuthController,
+    SetupController,
+    TwoFactorController,
+    UserTwoFactorController,
+)
 from courtyard.api.routes.channels import ChannelsController, ConversationsController
 from courtyard.api.routes.files import FilesController
 from courtyard.api.routes.health import healthz, readyz
@@ -109,6 +114,7 @@ def build_asgi_app(
             SetupController,
             AuthController,
             TwoFactorController,
+            UserTwoFactorController,
             MeController,
             UsersController,
             BotsController,

@@ -12,10 +12,10 @@ from courtyard.auth.totp import (
     provisioning_uri,
     qr_svg,
 )
-from courtyard.domain.errors import Conflict, InvalidInput, PermissionDenied
+from courtyard.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from courtyard.domain.roles import Role, may_assign_role
 from courtyard.domain.users import Actor
-from courtyard.services.access import require_admin
+from courtyard.services.access import USER_NOT_FOUND, require_admin
 from courtyard.services.audit import FAILURE, note
 from courtyard.services.context import ServiceContext
 from courtyard.services.second_factor import require_recent_authentication
@@ -172,7 +172,9 @@ class TwoFactor:
                     raise PermissionDenied(
                         "you cannot reset this user's second factor", code="role_not_allowed"
                     )
-            if record is None or not await uow.two_factor.remove(user_id):
+            if record is None:
+                raise NotFound(USER_NOT_FOUND)
+            if not await uow.two_factor.remove(user_id):
                 raise Conflict("that user has no second factor", code="two_factor_not_enabled")
             ended = await uow.credentials.delete_sessions_of(user_id)
             self._sessions.announce_ended(uow, user_id, ended, None, "two-factor reset")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import JSONBody
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, SkipValidation
 
 from courtyard.api.deps import (
     ENROLMENT_ALLOWED,
@@ -35,8 +36,11 @@ from courtyard.api.schemas.accounts import (
     TokenList,
     TwoFactorStatusResponse,
 )
+from courtyard.domain.users import Actor
 from courtyard.services.accounts import NewAccount
 from courtyard.services.second_factor import SecondFactorProof
+
+AdminActor = NamedDependency[SkipValidation[Actor]]
 
 # Routes a user who must enrol in two-factor authentication may still use.
 ENROLMENT = {ENROLMENT_ALLOWED: True}
@@ -243,3 +247,18 @@ class TwoFactorController(Controller):
         """Needs a recent re-authentication; the old codes stop working."""
         codes = await services.two_factor.regenerate_recovery_codes(actor)
         return RecoveryCodesResponse(recovery_codes=codes)
+
+
+class UserTwoFactorController(Controller):
+    """Administrators help someone who lost their authenticator and recovery codes."""
+
+    path = "/api/v1/users/{user_id:int}/two-factor"
+    tags = ["users"]
+
+    @delete("/", summary="Reset someone's second factor", status_code=204)
+    async def reset_two_factor(
+        self, user_id: Id, admin_actor: AdminActor, services: AppServices
+    ) -> None:
+        """Removes their second factor and ends their sessions; they enrol again (the
+        organisation's policy may require it at their next sign-in). Needs re-authentication."""
+        await services.two_factor.reset(admin_actor, user_id)
