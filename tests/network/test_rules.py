@@ -107,6 +107,7 @@ def test_bad_rules_are_named(kwargs: dict[str, list[str]], message: str) -> None
         ("127.0.0.1", [], ["for=198.51.100.4:8080, for=172.16.0.9"], "198.51.100.4"),
         ("127.0.0.1", ["203.0.113.9"], ["for=198.51.100.4"], "198.51.100.4"),  # RFC 7239 first
         ("::ffff:127.0.0.1", ["203.0.113.9"], [], "203.0.113.9"),
+        ("127.0.0.1", ["1" * 10_000], [], None),  # absurd hop: not an address
     ],
 )
 def test_the_client_behind_trusted_proxies(

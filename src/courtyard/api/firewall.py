@@ -189,7 +189,12 @@ class NetworkEdge:
         peer = client[0] if client else ""
         headers = list(scope["headers"])
         address = self.firewall.client_address(peer, headers)
-        if address is not None and client is not None and str(address) != peer:
+        if (
+            self.firewall.policy.trusted_proxies
+            and address is not None
+            and client is not None
+            and str(address) != peer
+        ):
             scope["client"] = (str(address), 0)
         path = scope["path"]
         method = scope["method"]

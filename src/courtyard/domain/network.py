@@ -17,6 +17,7 @@ Semantics (order-independent, so a reader can check a rule set by eye):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections.abc import Iterable, Sequence
@@ -45,6 +46,18 @@ def parse_network(text: str) -> IPNetwork:
 def parse_address(text: str) -> IPAddress | None:
     """An IP address, tolerating ``[v6]`` brackets, a zone id and an IPv4-mapped IPv6 form;
     None when ``text`` is not an address."""
+    if len(text) > _LONGEST_ADDRESS:  # also keeps attacker-sized strings out of the cache
+        return None
+    return _parse_address(text)
+
+
+# "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%zone-name]" with room to spare.
+_LONGEST_ADDRESS = 80
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_address(text: str) -> IPAddress | None:
+    # Cached: the same clients come back, and parsing is most of the edge's cost.
     value = text.strip()
     if value.startswith("[") and "]" in value:
         value = value[1 : value.index("]")]
