@@ -130,6 +130,22 @@ async def test_admin_changes_are_recorded(org: Org) -> None:
     assert "user.created" in by_action
 
 
+async def test_an_administrator_deleting_someone_elses_message_is_recorded(org: Org) -> None:
+    author = await org.person("author")
+    channel = await author.create_channel()
+    message = await author.send(channel["id"], "a secret plan nobody should read")
+    own = await author.send(channel["id"], "my own words")
+    assert (await author.delete(f"/api/v1/messages/{own['id']}")).status_code in (200, 204)
+    removed = await org.owner.delete(f"/api/v1/messages/{message['id']}")
+    assert removed.status_code in (200, 204), removed.text
+    entries = await audit(org.owner, action="message.deleted_by_admin")
+    mine = [e for e in entries if e["target"] == f"message:{message['id']}"]
+    assert len(mine) == 1 and mine[0]["actor_id"] == org.owner.id
+    assert mine[0]["details"] == {"channel_id": channel["id"], "author_id": author.id}
+    assert "secret plan" not in json.dumps(entries)
+    assert not [e for e in entries if e["target"] == f"message:{own['id']}"]
+
+
 @pytest.mark.parametrize("role", ["member", "guest"])
 async def test_only_administrators_read_the_log(org: Org, role: str) -> None:
     person = await org.person(role, role=role)

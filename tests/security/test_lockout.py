@@ -96,3 +96,31 @@ async def test_a_success_clears_the_name_counter(guarded: Org) -> None:
     assert [c for c, _ in await _attempts(guarded, person.username, 3)] == [401] * 3
     assert (await password_step(guarded, person.username, PASSWORD)).status_code == 200
     assert [c for c, _ in await _attempts(guarded, person.username, 3)] == [401] * 3
+
+
+async def test_guessing_one_account_from_many_addresses_is_locked_by_name(
+    databases: DatabaseFactory, workdir: Path
+) -> None:
+    async with org_context(
+        databases,
+        workdir,
+        firewall={"trusted_proxies": ["127.0.0.1/32"]},
+        rate_limits={"enabled": False},
+        security={"lockout_attempts": 6, "slow_down_after": 100},
+    ) as org:
+        person = await org.person("hunted")
+        statuses = []
+        for attempt in range(8):
+            response = await org.anonymous().post(
+                "/api/v1/auth/sign-in",
+                json={"login": person.username, "password": "guess guess guess"},
+                headers={"X-Forwarded-For": f"198.51.100.{attempt + 1}"},
+            )
+            statuses.append(response.status_code)
+        assert statuses == [401] * 6 + [429] * 2
+        entries = await org.owner.get(
+            "/api/v1/admin/audit",
+            params={"action": "auth.sign_in", "outcome": "failure", "limit": 20},
+        )
+        addresses = {e["ip"] for e in entries.json()["entries"]}
+        assert {f"198.51.100.{n}" for n in range(1, 7)} <= addresses

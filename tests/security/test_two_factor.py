@@ -332,3 +332,30 @@ async def test_malformed_second_factor_bodies_are_refused(
     )
     assert duplicate.status_code == 400
     assert (await client.get("/api/v1/me")).status_code == 401
+
+
+async def test_a_browser_finishes_signing_in_with_its_cookie_and_csrf_token(
+    clocked: Org, clock: FakeClock
+) -> None:
+    person = await clocked.person("browser")
+    secret, _ = await enrol(person, clock)
+    browser = clocked.anonymous()
+    first = await browser.post(
+        "/api/v1/auth/sign-in", json={"login": person.username, "password": PASSWORD}
+    )
+    assert first.status_code == 200 and first.json()["second_factor_required"] is True
+    pending_cookie = browser.cookies.get("courtyard_session")
+    assert pending_cookie
+    assert (await browser.get("/api/v1/me")).status_code == 401
+    clock.advance(seconds=30)
+    code = code_at(secret, clock())
+    no_csrf = await browser.post("/api/v1/auth/sign-in/second-factor", json={"code": code})
+    assert no_csrf.status_code == 403 and problem_code(no_csrf) == "csrf_failed"
+    done = await browser.post(
+        "/api/v1/auth/sign-in/second-factor",
+        json={"code": code},
+        headers={"X-CSRF-Token": first.json()["csrf_token"]},
+    )
+    assert done.status_code == 200, done.text
+    assert browser.cookies.get("courtyard_session") not in (None, pending_cookie)
+    assert (await browser.get("/api/v1/me")).status_code == 200

@@ -111,6 +111,12 @@ class Guard:
         if delay:
             await asyncio.sleep(delay)
 
+    async def prune(self) -> int:
+        """Drop counters whose window and lockout are over (keeps the table small)."""
+        policy = self._ctx.policy.security.lockout
+        async with self._ctx.storage.transaction() as uow:
+            return await uow.attempts.prune(before=self._ctx.clock() - policy.window)
+
     async def succeeded(self, key: str) -> None:
         """Forget the failures of ``key`` (the address counter is left to expire)."""
         async with self._ctx.storage.transaction() as uow:

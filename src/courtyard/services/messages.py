@@ -22,6 +22,7 @@ from courtyard.services.access import (
     access_message,
     access_message_for_writing,
 )
+from courtyard.services.audit import note
 from courtyard.services.context import ServiceContext
 from courtyard.services.message_writer import MessageWriter
 from courtyard.services.search import search_document
@@ -179,6 +180,16 @@ class Messages:
             await FileRepository(uow.conn).orphan_for_message(message_id, now=now)
             message = await uow.messages.get(message_id)
             assert message is not None
+            if record.sender_id != actor.user_id:
+                # An administrator removed someone else's message: audited (never its text).
+                note(
+                    uow,
+                    self._ctx,
+                    actor,
+                    "message.deleted_by_admin",
+                    target=f"message:{message_id}",
+                    details={"channel_id": record.channel_id, "author_id": record.sender_id},
+                )
             uow.outbox.append(
                 MessageDeleted(message=message), Audience(channel_id=record.channel_id)
             )

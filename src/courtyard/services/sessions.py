@@ -491,6 +491,7 @@ class Sessions:
                 token = background_work.set(True)
                 try:
                     await self.expire_sessions()
+                    await self.guard.prune()
                 finally:
                     background_work.reset(token)
             except Exception:
