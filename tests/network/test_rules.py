@@ -4,11 +4,15 @@ surfaces, token buckets."""
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from litestar.types import Message, Receive, Send
+from litestar.types import Scope as ASGIScope
 
+from courtyard.api.firewall import Firewall, NetworkEdge
 from courtyard.api.ratelimit import route_class, surfaces_for
 from courtyard.domain.network import (
     FirewallPolicy,
@@ -177,3 +181,26 @@ def test_token_bucket_arithmetic() -> None:
     assert retry_after_seconds(0.01) == 1
     assert retry_after_seconds(2.2) == 3
     assert Limit(1.0, 5).burst == 5
+
+
+async def test_an_asgi_websocket_from_a_refused_network_is_closed_before_accept() -> None:
+    reached: list[str] = []
+
+    async def app(scope: ASGIScope, receive: Receive, send: Send) -> None:
+        reached.append(scope["type"])
+
+    sent: list[Message] = []
+
+    async def record(message: Message) -> None:
+        sent.append(message)
+
+    async def nothing() -> Message:
+        raise AssertionError("nothing should be read")
+
+    edge = NetworkEdge(app, Firewall(policy(deny=["203.0.113.0/24"])), None)
+    scope: Any = {"type": "websocket", "path": "/ws", "headers": [], "client": ("203.0.113.9", 1)}
+    await edge(scope, nothing, record)
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "network_not_allowed"}]
+    assert reached == []
+    await edge({**scope, "client": ("198.51.100.1", 1)}, nothing, record)
+    assert reached == ["websocket"]

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -33,7 +33,7 @@ from typing import Any, cast
 from litestar import Request
 from litestar.datastructures import State
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send, WebSocketCloseEvent
 
 from courtyard.api.deps import AppServices, provide_actor
 from courtyard.api.middleware import send_problem
@@ -82,8 +82,9 @@ class Firewall:
         """The current policy's verdict (see FirewallPolicy.evaluate)."""
         return self.policy.evaluate(address, surfaces, role, stage=stage)
 
-    def client_address(self, peer: str, headers: Sequence[tuple[bytes, bytes]]) -> IPAddress | None:
+    def client_address(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> IPAddress | None:
         """The client behind ``peer`` given the request's raw headers."""
+        headers = list(headers)
         xff = [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
         fwd = [v.decode("latin-1") for k, v in headers if k == b"forwarded"]
         return self.policy.client_address(peer, xff, fwd)
@@ -182,6 +183,19 @@ class NetworkEdge:
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.WEBSOCKET:
+            # The event socket is served by uvicorn's ws= protocol (api/websocket.py), which
+            # applies the same rules; any ASGI WebSocket route is judged here all the same.
+            client = scope.get("client")
+            address = self.firewall.client_address(client[0] if client else "", scope["headers"])
+            if not self.firewall.judge(address, frozenset({"api", "events"})).allowed:
+                close: WebSocketCloseEvent = {
+                    "type": "websocket.close",
+                    "code": 1008,
+                    "reason": "network_not_allowed",
+                }
+                await send(close)
+                return
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
