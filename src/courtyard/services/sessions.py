@@ -440,7 +440,10 @@ class Sessions:
             limits = security.limits_for(role)
             if limits.idle is not None:
                 idle_cutoffs[role.value] = now - limits.idle
-            created_cutoffs[role.value] = now - limits.lifetime
+            # expires_at already holds the general lifetime; only shorter role limits (which
+            # a promotion can bring) need the creation time.
+            if limits.lifetime < self._ctx.policy.session_lifetime:
+                created_cutoffs[role.value] = now - limits.lifetime
         async with self._ctx.storage.transaction() as uow:
             found = await uow.credentials.sessions_past_limits(
                 now=now, idle_cutoffs=idle_cutoffs, created_cutoffs=created_cutoffs

@@ -93,6 +93,7 @@ sessions = Table(
     Column("state", String(16), nullable=False, default="active", server_default="active"),
     Column("reauthenticated_at", BigInteger, nullable=True),
 )
+Index("ix_sessions_expires_at", sessions.c.expires_at)
 
 access_tokens = Table(
     "access_tokens",

@@ -89,10 +89,12 @@ def upgrade() -> None:
             sa.Column("state", sa.String(length=16), nullable=False, server_default="active")
         )
         batch_op.add_column(sa.Column("reauthenticated_at", sa.BigInteger(), nullable=True))
+        batch_op.create_index("ix_sessions_expires_at", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_sessions_expires_at")
         batch_op.drop_column("reauthenticated_at")
         batch_op.drop_column("state")
     op.drop_table("login_attempts")
