@@ -293,3 +293,11 @@ async def test_export_writes_verifiable_json_lines_and_is_audited(
         fresh_org, workdir, "audit", "export", "--since", "yesterday", "-o", str(target)
     )
     assert code == 2 and "--since" in said
+
+
+@pytest.mark.parametrize("action", ["x' OR '1'='1", "auth.sign_in; DROP TABLE audit_log; --", "%"])
+async def test_filter_values_are_parameters_not_sql(org: Org, action: str) -> None:
+    response = await org.owner.get("/api/v1/admin/audit", params={"action": action})
+    assert response.status_code == 200
+    assert response.json()["entries"] == []
+    assert (await audit(org.owner, action="auth.sign_in")) != []
