@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from courtyard import __version__
-from courtyard.cli import admin, audit, devcert, firewall, maintenance
+from courtyard.cli import admin, audit, devcert, firewall, maintenance, security
 from courtyard.settings import CONFIG_ENV, ConfigError, Settings, load_settings
 
 T = TypeVar("T")
@@ -32,6 +32,7 @@ app.add_typer(maintenance.search_app, name="search")
 app.add_typer(firewall.app, name="firewall")
 app.command("dev-cert")(devcert.dev_cert)
 app.add_typer(audit.app, name="audit")
+app.add_typer(security.app, name="security")
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

@@ -117,6 +117,28 @@ class Guard:
         async with self._ctx.storage.transaction() as uow:
             return await uow.attempts.prune(before=self._ctx.clock() - policy.window)
 
+    async def unlock(self, *, login: str | None = None, address: str | None = None) -> bool:
+        """Lift the lockout of a login name or an address (the operator); audited. False if
+        nothing was counted for it."""
+        key = login_key(login) if login is not None else ip_key(address or "")
+        now = self._ctx.clock()
+        async with self._ctx.storage.transaction() as uow:
+            state = await uow.attempts.state(
+                key, now=now, window=self._ctx.policy.security.lockout.window
+            )
+            found = state.failures > 0 or state.locked_until is not None
+            await uow.attempts.clear(key)
+            if found:
+                note(
+                    uow,
+                    self._ctx,
+                    None,
+                    "auth.unlocked",
+                    target=_shown_key(key, None),
+                    details={"via": "cli"},
+                )
+        return found
+
     async def succeeded(self, key: str) -> None:
         """Forget the failures of ``key`` (the address counter is left to expire)."""
         async with self._ctx.storage.transaction() as uow:
