@@ -26,14 +26,8 @@ from courtyard.services.access import USER_NOT_FOUND, access_user, require_admin
 from courtyard.services.audit import note
 from courtyard.services.context import ServiceContext
 from courtyard.services.second_factor import require_recent_authentication
-from courtyard.services.sessions import (
-    ClientInfo,
-    IssuedToken,
-    Sessions,
-    SignedIn,
-    check_new_password,
-    issue_token,
-)
+from courtyard.services.sessions import ClientInfo, Sessions, SignedIn, check_new_password
+from courtyard.services.tokens import IssuedToken, issue_token
 from courtyard.storage.errors import UniqueViolation
 from courtyard.storage.repositories.users import NewUser, UserRecord
 from courtyard.storage.unit_of_work import UnitOfWork

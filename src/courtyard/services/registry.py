@@ -19,6 +19,7 @@ from courtyard.services.search import Search
 from courtyard.services.sessions import Sessions
 from courtyard.services.setup import Setup
 from courtyard.services.state import State
+from courtyard.services.tokens import Tokens
 from courtyard.services.two_factor import TwoFactor
 
 
@@ -42,6 +43,7 @@ class Services:
     search: Search
     audit: Audit
     two_factor: TwoFactor
+    tokens: Tokens
 
     @classmethod
     def build(
@@ -75,4 +77,5 @@ class Services:
             search=search or Search(ctx),
             audit=Audit(ctx),
             two_factor=TwoFactor(ctx, sessions),
+            tokens=Tokens(ctx, sessions),
         )

@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from courtyard.auth.password_rules import check_password
-from courtyard.auth.tokens import SecretKind, display_prefix, hash_secret, kind_of, new_secret
+from courtyard.auth.tokens import SecretKind, hash_secret, new_secret
 from courtyard.domain.audit import Details
 from courtyard.domain.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from courtyard.domain.events import Audience, UserUpdated, sessions_ended
-from courtyard.domain.roles import Role
-from courtyard.domain.text import clean_name
-from courtyard.domain.users import SCOPES, AccessToken, Actor, Session, User
+from courtyard.domain.users import Actor, Session, User
 from courtyard.services.audit import FAILURE, note
+from courtyard.services.authentication import Authenticator
 from courtyard.services.context import ServiceContext
 from courtyard.services.credential_cache import CredentialCache
 from courtyard.services.guard import Guard
 from courtyard.services.second_factor import (
     SecondFactorProof,
     check_second_factor,
-    require_recent_authentication,
 )
-from courtyard.storage.engine import background_work
+from courtyard.services.session_limits import SessionSweeper
 from courtyard.storage.repositories.users import UserRecord
 from courtyard.storage.unit_of_work import UnitOfWork
 
@@ -56,14 +52,6 @@ class SignedIn:
     second_factor_required: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    """A new access token; ``secret`` is shown once."""
-
-    token: AccessToken
-    secret: str
-
-
 class Sessions:
     """Authentication and credentials."""
 
@@ -71,7 +59,8 @@ class Sessions:
         self._ctx = ctx
         self.cache = CredentialCache()
         self.guard = Guard(ctx)
-        self._sweeper: asyncio.Task[None] | None = None
+        self.sweeper = SessionSweeper(ctx, self.announce_ended, self.guard)
+        self._authenticator = Authenticator(ctx, self.cache, self.sweeper.end_expired)
 
     def forget_user(self, user_id: int) -> None:
         """Credentials of this user changed: authenticate them afresh from now on."""
@@ -313,193 +302,24 @@ class Sessions:
             )
         await self.guard.succeeded(keys[0].key)
 
-    # --- authenticating requests ----------------------------------------------------------
+    # --- authenticating requests and session limits ---------------------------------------
     async def authenticate(self, secret: str) -> Actor:
         """Resolve a session or token secret to the acting user, or raise Unauthenticated."""
-        kind = kind_of(secret)
-        token_hash = hash_secret(secret)
-        cached = self.cache.get(token_hash)
-        if cached is not None:
-            now = self._ctx.clock()
-            idle = self._idle_limit(cached.actor)
-            live = cached.expires_at is None or cached.expires_at > now
-            # Unused here for longer than the idle limit: ask the database, where other
-            # workers record their activity too.
-            fresh = idle is None or now - cached.last_touch <= idle
-            if live and fresh:
-                interval = self._touch_interval(cached.actor)
-                if now - cached.last_touch > interval:
-                    cached.last_touch = now
-                    await self._touch(cached.actor, now)
-                return cached.actor
-            self.cache.forget(token_hash)
-        if kind is SecretKind.SESSION:
-            return await self._authenticate_session(secret)
-        if kind in (SecretKind.PERSONAL_TOKEN, SecretKind.BOT_TOKEN):
-            return await self._authenticate_token(secret)
-        raise Unauthenticated("invalid credentials", code="invalid_token")
-
-    def _idle_limit(self, actor: Actor) -> timedelta | None:
-        if actor.session_id is None:
-            return None
-        return self._ctx.policy.security.limits_for(actor.role).idle
-
-    def _touch_interval(self, actor: Actor) -> timedelta:
-        return self._ctx.policy.security.touch_interval(
-            actor.role, self._ctx.policy.session_touch_interval
-        )
-
-    async def _authenticate_session(self, secret: str) -> Actor:
-        now = self._ctx.clock()
-        async with self._ctx.storage.snapshot() as uow:
-            session = await uow.credentials.session_by_hash(hash_secret(secret))
-            user = await uow.users.get(session.user_id) if session else None
-            enrolled = bool(user) and await uow.two_factor.enabled_for(user.id if user else 0)
-        if session is None or user is None or session.expires_at <= now:
-            raise Unauthenticated("the session has expired; sign in again", code="session_expired")
-        if session.pending:
-            raise Unauthenticated(
-                "finish signing in with your second factor first", code="second_factor_required"
-            )
-        if not user.is_active:
-            raise Unauthenticated("this account is deactivated", code="account_deactivated")
-        limits = self._ctx.policy.security.limits_for(user.role)
-        idle_out = limits.idle is not None and now - session.last_seen_at > limits.idle
-        if idle_out or now - session.created_at >= limits.lifetime:
-            await self._end_expired(user.id, [session.id], "idle" if idle_out else "lifetime")
-            raise Unauthenticated("the session has expired; sign in again", code="session_expired")
-        actor = Actor(
-            user_id=user.id,
-            username=user.username,
-            role=user.role,
-            is_bot=user.is_bot,
-            session_id=session.id,
-            scopes=SCOPES,
-            enrolment_required=self._must_enrol(user, enrolled),
-        )
-        if now - session.last_seen_at > self._touch_interval(actor):
-            await self._touch(actor, now)
-        self.cache.put(hash_secret(secret), actor, expires_at=session.expires_at, last_touch=now)
-        return actor
-
-    def _must_enrol(self, user: UserRecord, enrolled: bool) -> bool:
-        required = self._ctx.policy.security.requires_two_factor(user.role, is_bot=user.is_bot)
-        return required and not enrolled
-
-    async def _authenticate_token(self, secret: str) -> Actor:
-        now = self._ctx.clock()
-        async with self._ctx.storage.snapshot() as uow:
-            token = await uow.credentials.token_by_hash(hash_secret(secret))
-            user = await uow.users.get(token.user_id) if token else None
-            enrolled = bool(user) and await uow.two_factor.enabled_for(user.id if user else 0)
-        if token is None or user is None or token.revoked_at is not None:
-            raise Unauthenticated("invalid credentials", code="invalid_token")
-        if token.expires_at is not None and token.expires_at <= now:
-            raise Unauthenticated("the token has expired", code="token_expired")
-        if not user.is_active:
-            raise Unauthenticated("this account is deactivated", code="account_deactivated")
-        actor = Actor(
-            user_id=user.id,
-            username=user.username,
-            role=user.role,
-            is_bot=user.is_bot,
-            token_id=token.id,
-            scopes=token.scopes,
-            enrolment_required=self._must_enrol(user, enrolled),
-        )
-        if (
-            token.last_used_at is None
-            or now - token.last_used_at > self._ctx.policy.session_touch_interval
-        ):
-            await self._touch(actor, now)
-        self.cache.put(hash_secret(secret), actor, expires_at=token.expires_at, last_touch=now)
-        return actor
-
-    # --- session limits -------------------------------------------------------------------
-    async def _end_expired(self, user_id: int, session_ids: list[int], reason: str) -> None:
-        async with self._ctx.storage.transaction() as uow:
-            await uow.credentials.delete_sessions(session_ids)
-            self.announce_ended(uow, user_id, session_ids, None, f"session expired ({reason})")
-            note(
-                uow,
-                self._ctx,
-                None,
-                "auth.session_expired",
-                target=f"user:{user_id}",
-                details={"reason": reason, "sessions": list[str | int](session_ids)},
-            )
+        return await self._authenticator.authenticate(secret)
 
     async def expire_sessions(self) -> int:
-        """End every session past its idle or absolute limit (their sockets close too);
-        returns how many ended. Runs periodically in every server process."""
-        now = self._ctx.clock()
-        security = self._ctx.policy.security
-        idle_cutoffs: dict[str, datetime] = {}
-        created_cutoffs: dict[str, datetime] = {}
-        for role in Role:
-            limits = security.limits_for(role)
-            if limits.idle is not None:
-                idle_cutoffs[role.value] = now - limits.idle
-            # expires_at already holds the general lifetime; only shorter role limits (which
-            # a promotion can bring) need the creation time.
-            if limits.lifetime < self._ctx.policy.session_lifetime:
-                created_cutoffs[role.value] = now - limits.lifetime
-        async with self._ctx.storage.transaction() as uow:
-            found = await uow.credentials.sessions_past_limits(
-                now=now, idle_cutoffs=idle_cutoffs, created_cutoffs=created_cutoffs
-            )
-            ended = await uow.credentials.delete_sessions_returning([sid for sid, _ in found])
-            by_user: dict[int, list[int]] = {}
-            for session_id, user_id in ended:
-                by_user.setdefault(user_id, []).append(session_id)
-            for user_id, session_ids in by_user.items():
-                self.announce_ended(uow, user_id, session_ids, None, "session expired")
-                note(
-                    uow,
-                    self._ctx,
-                    None,
-                    "auth.session_expired",
-                    target=f"user:{user_id}",
-                    details={"sessions": list[str | int](session_ids)},
-                )
-        return len(ended)
-
-    def sweep_interval(self) -> float:
-        """Seconds between sweeps: a quarter of the shortest idle limit, within 1-60 s."""
-        security = self._ctx.policy.security
-        idles = [
-            limits.idle.total_seconds()
-            for limits in (security.limits_for(role) for role in Role)
-            if limits.idle is not None
-        ]
-        return max(1.0, min([60.0, *(idle / 4 for idle in idles)]))
+        """End every session past its idle or absolute limit; returns how many ended."""
+        return await self.sweeper.expire_sessions()
 
     async def start(self) -> None:
         """Start the periodic sweep of expired sessions."""
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever(), name="session-sweeper")
+        await self.sweeper.start()
 
     async def stop(self) -> None:
         """Stop the sweep."""
-        task, self._sweeper = self._sweeper, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.sweeper.stop()
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_interval())
-            try:
-                token = background_work.set(True)
-                try:
-                    await self.expire_sessions()
-                    await self.guard.prune()
-                finally:
-                    background_work.reset(token)
-            except Exception:
-                logger.exception("session sweep failed")
-
+    # --- ending sessions -----------------------------------------------------------------
     def announce_ended(
         self,
         uow: UnitOfWork,
@@ -518,14 +338,6 @@ class Sessions:
                 user_id, session_ids=session_ids or [], token_ids=token_ids or [], reason=reason
             )
         )
-
-    async def _touch(self, actor: Actor, now: datetime) -> None:
-        """Record activity ("last seen"), at most once per touch interval per credential."""
-        async with self._ctx.storage.transaction() as uow:
-            if actor.session_id is not None:
-                await uow.credentials.touch_session(actor.session_id, now=now)
-            elif actor.token_id is not None:
-                await uow.credentials.touch_token(actor.token_id, now=now)
 
     async def sign_out(self, actor: Actor) -> None:
         """End the session the request came with."""
@@ -605,107 +417,6 @@ class Sessions:
             )
             self.announce_ended(uow, actor.user_id, ended, None, "password changed")
             note(uow, self._ctx, actor, "auth.password_changed", target=f"user:{actor.user_id}")
-
-    async def create_personal_token(
-        self, actor: Actor, name: str, scopes: list[str], expires_in_days: int | None
-    ) -> IssuedToken:
-        """A personal access token acting as the actor, limited to ``scopes``."""
-        if actor.is_bot or actor.session_id is None:
-            raise PermissionDenied(
-                "tokens are created from a signed-in session", code="session_required"
-            )
-        async with self._ctx.storage.transaction() as uow:
-            await require_recent_authentication(self._ctx, uow, actor)
-            record = await uow.users.get(actor.user_id)
-            assert record is not None
-            issued = await issue_token(
-                self._ctx,
-                uow,
-                owner=record,
-                created_by=actor.user_id,
-                name=name,
-                scopes=scopes,
-                expires_in_days=expires_in_days,
-                kind=SecretKind.PERSONAL_TOKEN,
-            )
-            note(
-                uow,
-                self._ctx,
-                actor,
-                "token.created",
-                target=f"token:{issued.token.id}",
-                details={"kind": "personal", "scopes": " ".join(issued.token.scopes)},
-            )
-            return issued
-
-    async def list_tokens(self, actor: Actor) -> list[AccessToken]:
-        """The actor's live personal tokens."""
-        async with self._ctx.storage.snapshot() as uow:
-            return [record.public() for record in await uow.credentials.tokens_of(actor.user_id)]
-
-    async def revoke_token(self, actor: Actor, token_id: int) -> None:
-        """Revoke one of the actor's tokens (admins: any bot token too)."""
-        async with self._ctx.storage.transaction() as uow:
-            token = await uow.credentials.get_token(token_id)
-            if token is None or token.revoked_at is not None:
-                raise NotFound("token not found")
-            owner = await uow.users.get(token.user_id)
-            mine = token.user_id == actor.user_id
-            admin_on_bot = actor.is_admin and owner is not None and owner.is_bot
-            if not (mine or admin_on_bot):
-                raise NotFound("token not found")
-            await uow.credentials.revoke_token(token_id, now=self._ctx.clock())
-            note(
-                uow,
-                self._ctx,
-                actor,
-                "token.revoked",
-                target=f"token:{token_id}",
-                details={"owner_id": token.user_id},
-            )
-            self.announce_ended(uow, token.user_id, None, [token_id], "token revoked")
-
-
-async def issue_token(
-    ctx: ServiceContext,
-    uow: UnitOfWork,
-    *,
-    owner: UserRecord,
-    created_by: int,
-    name: str,
-    scopes: list[str],
-    expires_in_days: int | None,
-    kind: SecretKind,
-) -> IssuedToken:
-    """Create a scoped token for ``owner`` inside an open unit of work."""
-    clean = clean_name(name, field="name", max_length=64)
-    wanted = frozenset(scopes)
-    unknown = wanted - SCOPES
-    if unknown or not wanted:
-        raise InvalidInput(
-            f"scopes must be a non-empty subset of {sorted(SCOPES)}",
-            field="scopes",
-            code="invalid_scopes",
-        )
-    if "admin" in wanted and not owner.role.is_admin:
-        raise PermissionDenied(
-            "only administrators can hold the admin scope", code="admin_required"
-        )
-    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
-        raise InvalidInput("expires_in_days must be between 1 and 3650", field="expires_in_days")
-    now = ctx.clock()
-    secret = new_secret(kind)
-    record = await uow.credentials.insert_token(
-        user_id=owner.id,
-        created_by=created_by,
-        name=clean,
-        prefix=display_prefix(secret),
-        token_hash=hash_secret(secret),
-        scopes=wanted,
-        now=now,
-        expires_at=None if expires_in_days is None else now + timedelta(days=expires_in_days),
-    )
-    return IssuedToken(token=record.public(), secret=secret)
 
 
 def profile_event(record: UserRecord) -> tuple[UserUpdated, Audience]:

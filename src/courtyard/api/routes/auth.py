@@ -175,14 +175,14 @@ class AuthController(Controller):
     @get("/tokens", summary="Your personal access tokens")
     async def list_tokens(self, actor: CurrentActor, services: AppServices) -> TokenList:
         """Token metadata; secrets are never shown again."""
-        return TokenList(tokens=await services.sessions.list_tokens(actor))
+        return TokenList(tokens=await services.tokens.list_tokens(actor))
 
     @post("/tokens", summary="Create a personal access token", status_code=201)
     async def create_token(
         self, data: JSONBody[TokenBody], actor: CurrentActor, services: AppServices
     ) -> IssuedTokenResponse:
         """The secret is in this response only."""
-        issued = await services.sessions.create_personal_token(
+        issued = await services.tokens.create_personal_token(
             actor, data.name, data.scopes, data.expires_in_days
         )
         return IssuedTokenResponse(token=issued.token, secret=issued.secret)
@@ -190,7 +190,7 @@ class AuthController(Controller):
     @delete("/tokens/{token_id:int}", summary="Revoke a token", status_code=204)
     async def revoke_token(self, token_id: Id, actor: CurrentActor, services: AppServices) -> None:
         """Your own tokens; administrators also bot tokens."""
-        await services.sessions.revoke_token(actor, token_id)
+        await services.tokens.revoke_token(actor, token_id)
 
 
 class TwoFactorController(Controller):
