@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -37,18 +38,33 @@ class SecretBox:
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The key in ``path``, created (mode 0600) on first use."""
+    """The key in ``path``, created (mode 0600) on first use.
+
+    Several workers may start at once: the key is written to a private temporary file and
+    published with a hard link, which fails if another process published first, so nobody ever
+    reads a half-written key.
+    """
     with contextlib.suppress(FileNotFoundError):
-        return path.read_bytes().strip()
+        return _read_key(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
+    fd, temporary = tempfile.mkstemp(prefix=".secret-key-", dir=path.parent)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        # Another process created it first: use theirs.
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key + b"\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(Fernet.generate_key() + b"\n")
+        os.chmod(temporary, 0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> bytes:
+    key = path.read_bytes().strip()
+    try:
+        Fernet(key)
+    except ValueError as exc:
+        raise ValueError(f"{path} does not hold a valid key (44 base64 characters)") from exc
     return key
 
 
