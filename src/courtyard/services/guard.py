@@ -66,18 +66,23 @@ class Guard:
         lockout = self._ctx.policy.security.lockout
         return [GuardKey(second_factor_key(user_id), lockout.second_factor_attempts)]
 
-    async def check(self, keys: list[GuardKey]) -> None:
-        """RateLimited if any key is locked now."""
+    async def check(self, keys: list[GuardKey]) -> bool:
+        """RateLimited if any key is locked now; else whether the first key counts failures
+        (so that a success only writes when there is something to forget)."""
         policy = self._ctx.policy.security.lockout
         now = self._ctx.clock()
+        counted = False
         async with self._ctx.storage.snapshot() as uow:
-            for key in keys:
+            for index, key in enumerate(keys):
                 state = await uow.attempts.state(key.key, now=now, window=policy.window)
                 if state.locked_until is not None:
                     wait = math.ceil((state.locked_until - now).total_seconds())
                     raise RateLimited(
                         LOCKED_MESSAGE, retry_after=max(1, wait), code="too_many_attempts"
                     )
+                if index == 0:
+                    counted = state.failures > 0
+        return counted
 
     async def failed(
         self, keys: list[GuardKey], *, ip: str, user_agent: str, subject: str | None = None

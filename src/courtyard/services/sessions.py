@@ -77,7 +77,7 @@ class Sessions:
         if "\x00" in login or "\x00" in password or len(login) > 254 or len(password) > 1024:
             raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
         keys = self.guard.password_keys(login, client.ip_address)
-        await self.guard.check(keys)
+        counted = await self.guard.check(keys)
         async with self._ctx.storage.snapshot() as uow:
             record = await uow.users.by_login(login)
             has_second_factor = bool(record) and await uow.two_factor.enabled_for(
@@ -99,7 +99,8 @@ class Sessions:
         if not record.is_active:
             await self._failed_sign_in(login, record, client, "account deactivated")
             raise Unauthenticated("this account is deactivated", code="account_deactivated")
-        await self.guard.succeeded(keys[0].key)
+        if counted:
+            await self.guard.succeeded(keys[0].key)
         assert stored_hash is not None
         if self._ctx.passwords.needs_rehash(stored_hash):
             new_hash = await self._ctx.passwords.hash(password)
@@ -195,7 +196,7 @@ class Sessions:
                 code="sign_in_expired",
             )
         keys = self.guard.second_factor_keys(pending.user_id)
-        await self.guard.check(keys)
+        counted = await self.guard.check(keys)
         async with self._ctx.storage.transaction() as uow:
             record = await uow.users.get(pending.user_id)
             method = await check_second_factor(self._ctx, uow, pending.user_id, proof)
@@ -235,7 +236,8 @@ class Sessions:
                 subject=f"user:{pending.user_id}",
             )
             raise Unauthenticated("the code is wrong or was already used", code="invalid_code")
-        await self.guard.succeeded(keys[0].key)
+        if counted:
+            await self.guard.succeeded(keys[0].key)
         return signed_in
 
     async def _audit_code_failure(self, user_id: int, action: str, client: ClientInfo) -> None:
@@ -269,7 +271,7 @@ class Sessions:
             keys = self.guard.password_keys(actor.username, "")
         else:
             keys = self.guard.second_factor_keys(actor.user_id)
-        await self.guard.check(keys)
+        counted = await self.guard.check(keys)
         ok = False
         async with self._ctx.storage.transaction() as uow:
             if password is not None:
@@ -300,7 +302,8 @@ class Sessions:
             raise PermissionDenied(
                 "that password or code is not right", code="reauthentication_failed"
             )
-        await self.guard.succeeded(keys[0].key)
+        if counted:
+            await self.guard.succeeded(keys[0].key)
 
     # --- authenticating requests and session limits ---------------------------------------
     async def authenticate(self, secret: str) -> Actor:

@@ -91,7 +91,7 @@ class TwoFactor:
         if len(code) > 64 or "\x00" in code:
             raise InvalidInput("the code is malformed", field="code", code="invalid_code_format")
         keys = self._sessions.guard.second_factor_keys(actor.user_id)
-        await self._sessions.guard.check(keys)
+        counted = await self._sessions.guard.check(keys)
         codes = new_recovery_codes()
         confirmed = False
         async with self._ctx.storage.transaction() as uow:
@@ -124,7 +124,8 @@ class TwoFactor:
                 field="code",
                 code="invalid_code",
             )
-        await self._sessions.guard.succeeded(keys[0].key)
+        if counted:
+            await self._sessions.guard.succeeded(keys[0].key)
         # The actor's own cached credential now lacks "enrolment required".
         self._sessions.forget_user(actor.user_id)
         return codes
