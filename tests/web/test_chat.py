@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from tests.web.support import Site, messages_with, open_channel, signed_in_page
 
@@ -160,12 +160,17 @@ async def test_draft_survives_a_reload_and_failed_send_can_be_retried(
         await a.page.reload()
         await expect(a.page.get_by_test_id("composer")).to_have_value("half-written thought")
 
-        # The network goes away: the send fails visibly, Retry delivers it exactly once.
-        await a.context.set_offline(True)
+        # The send fails on the network: it stays visible as failed, and Retry delivers it
+        # exactly once.
+        async def drop(route: Route) -> None:
+            await route.abort("internetdisconnected")
+
+        sends = "**/api/v1/channels/*/messages"
+        await a.page.route(sends, drop)
         await a.page.get_by_test_id("composer").press("Enter")
         failed = a.page.locator(".pending.failed", has_text="half-written thought")
         await expect(failed).to_be_visible()
-        await a.context.set_offline(False)
+        await a.page.unroute(sends, drop)
         await failed.get_by_role("button", name="Retry").click()
         await expect(messages_with(a.page, "half-written thought")).to_have_count(1)
         await expect(a.page.locator(".pending")).to_have_count(0)

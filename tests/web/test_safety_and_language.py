@@ -140,6 +140,8 @@ async def test_keyboard_only_main_flow_and_ime_safe_enter(browser: Browser, site
         await expect(current).to_have_attribute("data-channel-id", str(second["id"]))
 
         # Open a thread from the message toolbar with the keyboard; Esc closes it.
+        # Each message is one tab stop; its toolbar appears while it has focus.
+        await messages_with(page, "你好").focus()
         await messages_with(page, "你好").get_by_role("button", name="Reply in thread").focus()
         await page.keyboard.press("Enter")
         thread = page.get_by_role("complementary", name="Thread")

@@ -100,8 +100,15 @@ function purifier(): typeof DOMPurify {
 
 const cache = new Map<string, string>();
 
+// Text with none of these has no markdown, no links and no mentions: it is one escaped paragraph.
+const PLAIN = /^[^*_`~[\]<>&#|!\\:@\n\r]*$/;
+const BLOCK_START = /^(?: {4}|\t|\s*(?:[-+>=]|\d+[.)]))/;
+
 /** Safe HTML for a message's markdown text. */
 export function renderMarkdown(text: string): string {
+  if (PLAIN.test(text) && !BLOCK_START.test(text) && !/www\./i.test(text)) {
+    return text.trim() ? `<p>${escapeHtml(text.trim())}</p>` : "";
+  }
   const key = `${myUsername}\u0000${text}`;
   const hit = cache.get(key);
   if (hit !== undefined) return hit;

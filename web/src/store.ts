@@ -416,6 +416,8 @@ function addMessage(m: Message): void {
     }
   } else {
     const cm = channelMessages.value.get(m.channel_id);
+    const early = loadsInFlight.get(m.channel_id);
+    if (early) early.push(m); // merged when the page in flight arrives
     if (cm && !cm.hasMoreAfter) {
       const next = new Map(channelMessages.value);
       next.set(m.channel_id, { ...cm, list: mergeMessages(cm.list, [m]) });
@@ -447,11 +449,23 @@ function setChannelMessages(channelId: number, value: ChannelMessages): void {
   channelMessages.value = next;
 }
 
+// Messages that arrive by event while a channel's first page is in flight: the page may have
+// been read before they were stored, so they are merged into it (never lost, never doubled).
+const loadsInFlight = new Map<number, Message[]>();
+
 export async function loadLatest(channelId: number, limit = 50): Promise<void> {
-  const page = await api<HistoryPage>("GET", `/channels/${channelId}/messages?limit=${limit}`);
+  const early: Message[] = [];
+  loadsInFlight.set(channelId, early);
+  let page: HistoryPage;
+  try {
+    page = await api<HistoryPage>("GET", `/channels/${channelId}/messages?limit=${limit}`);
+  } finally {
+    if (loadsInFlight.get(channelId) === early) loadsInFlight.delete(channelId);
+  }
   const current = channelMessages.value.get(channelId);
-  // Events that arrived while the page was in flight are kept (merge, not replace).
-  const list = mergeMessages(page.messages, current && !current.hasMoreAfter ? current.list.filter((m) => m.seq > (page.messages.at(-1)?.seq ?? 0)) : []);
+  const newest = page.messages.at(-1)?.seq ?? 0;
+  const kept = current && !current.hasMoreAfter ? current.list.filter((m) => m.seq > newest) : [];
+  const list = mergeMessages(page.messages, [...kept, ...early.filter((m) => m.seq > newest)]);
   setChannelMessages(channelId, { list, hasMoreBefore: page.has_more_before, hasMoreAfter: false, loading: false });
   settlePendingFrom(list);
 }
@@ -503,8 +517,9 @@ export async function markRead(channelId: number): Promise<void> {
   const s = summaries.value.get(channelId);
   const cm = channelMessages.value.get(channelId);
   if (!s?.membership || !cm || cm.hasMoreAfter) return;
-  const last = cm.list.at(-1)?.seq ?? s.channel.last_seq;
-  if (last <= s.membership.last_read_seq && s.unread_count === 0) return;
+  // Only what is on screen counts as read.
+  const last = cm.list.at(-1)?.seq;
+  if (last === undefined || (last <= s.membership.last_read_seq && s.unread_count === 0)) return;
   const latest = summaries.value.get(channelId) ?? s;
   setSummary({ ...latest, membership: latest.membership ? { ...latest.membership, last_read_seq: Math.max(last, latest.membership.last_read_seq) } : null, unread_count: 0, mention_count: 0 });
   try {

@@ -114,7 +114,7 @@ function Main() {
       <TopBar onMenu={() => setMenu(!menu)} />
       <ConnectionBanner />
       <div class="body">
-        <Sidebar onNewChannel={() => setDialog("channel")} onNewDm={() => setDialog("dm")} />
+        <Sidebar onNewChannel={() => { setMenu(false); setDialog("channel"); }} onNewDm={() => { setMenu(false); setDialog("dm"); }} onPick={() => setMenu(false)} />
         {content}
       </div>
       {switcher && <Switcher onClose={() => setSwitcher(false)} />}

@@ -9,8 +9,12 @@ import {
 } from "../store";
 import type { ChannelSummary, Message } from "../types";
 import { Composer } from "./Composer";
-import { MessageItem } from "./Message";
+import { MemoMessage, MessageItem } from "./Message";
 import { HistoryDialog } from "./Overlays";
+
+// The newest rows always render in full; older ones skip layout and paint while off screen
+// (content-visibility), which keeps long histories cheap without a JavaScript virtualiser.
+const LIVE_ROWS = 60;
 
 function PendingList({ channelId, threadRootId }: { channelId: number; threadRootId: number | null }) {
   const mine = pending.value.filter((p) => p.channelId === channelId && p.threadRootId === threadRootId);
@@ -149,13 +153,13 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
           {cm && !cm.hasMoreBefore && <p class="beginning">{t("msg.beginning", { channel: isChannel ? `#${title}` : title })}</p>}
           {cm?.loading && <p class="dim loading-older">{t("msg.loadOlder")}</p>}
           {error && <p class="error" role="alert">{error}</p>}
-          {rows.map((row) =>
+          {rows.map((row, index) =>
             row.kind === "day" ? (
               <div key={row.key} class="day-separator" role="separator"><span>{formatDay(row.iso)}</span></div>
             ) : row.kind === "unread" ? (
               <div key={row.key} class="unread-separator" role="separator"><span>{t("msg.newMessages")}</span></div>
             ) : (
-              <MessageItem key={row.key} m={row.message} grouped={row.grouped} highlighted={highlightMessageId.value === row.message.id} seenBy={seen.get(row.message.id)} onHistory={setHistory} />
+              <MemoMessage key={row.key} m={row.message} grouped={row.grouped} lazy={index < rows.length - LIVE_ROWS} highlighted={highlightMessageId.value === row.message.id} seenBy={seen.get(row.message.id)} onHistory={setHistory} />
             ),
           )}
           <PendingList channelId={channelId} threadRootId={null} />

@@ -162,7 +162,7 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
           data-testid={threadRootId ? "thread-composer" : "composer"}
           onInput={(e) => update(e.currentTarget.value)}
           onKeyDown={onKeyDown}
-          onBlur={() => setTimeout(() => setSuggest(null), 150)}
+          onBlur={() => setTimeout(() => { if (document.activeElement !== area.current) setSuggest(null); }, 150)}
           autoFocus={autoFocus}
         />
         <button type="button" class="primary send" onClick={submit} disabled={disabled} aria-label={t("composer.send")}>➤</button>

@@ -1,3 +1,4 @@
+import { Component } from "preact";
 import { useState } from "preact/hooks";
 import { formatDateTime, formatTime, t } from "../i18n";
 import { renderMarkdown } from "../markdown";
@@ -30,13 +31,17 @@ export function Attachments({ m }: { m: Message }) {
   );
 }
 
-interface Props { m: Message; grouped: boolean; inThread?: boolean; highlighted?: boolean; seenBy?: string[]; onHistory: (m: Message) => void }
+interface Props { m: Message; grouped: boolean; inThread?: boolean; highlighted?: boolean; seenBy?: string[]; lazy?: boolean; onHistory: (m: Message) => void }
 
-export function MessageItem({ m, grouped, inThread, highlighted, seenBy, onHistory }: Props) {
+export function MessageItem({ m, grouped, inThread, highlighted, seenBy, lazy, onHistory }: Props) {
   const mine = m.sender_id === me.value?.id;
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(m.text);
   const [picker, setPicker] = useState(false);
+  // The toolbar exists only while the message is hovered or has focus: long lists stay light.
+  const [hovered, setHovered] = useState(false);
+  const [focused, setFocused] = useState(false);
+  const active = hovered || focused;
   const [error, setError] = useState("");
   const run = (p: Promise<unknown>) => p.catch((exc) => setError(t("common.error", { detail: exc instanceof Error ? exc.message : String(exc) })));
 
@@ -50,10 +55,14 @@ export function MessageItem({ m, grouped, inThread, highlighted, seenBy, onHisto
   const my = me.value?.id ?? -1;
   return (
     <article
-      class={`message${grouped ? " grouped" : ""}${highlighted ? " highlighted" : ""}${m.pinned_at ? " pinned" : ""}${m.mentioned_user_ids.includes(my) ? " mentions-me" : ""}`}
+      class={`message${lazy ? " lazy" : ""}${grouped ? " grouped" : ""}${highlighted ? " highlighted" : ""}${m.pinned_at ? " pinned" : ""}${m.mentioned_user_ids.includes(my) ? " mentions-me" : ""}`}
       data-message-id={m.id}
       aria-labelledby={`m-${m.id}-meta`}
-      tabIndex={-1}
+      tabIndex={0}
+      onMouseOver={() => { if (!hovered) setHovered(true); }}
+      onMouseLeave={() => setHovered(false)}
+      onFocusIn={() => setFocused(true)}
+      onFocusOut={(e) => { if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setFocused(false); }}
     >
       <div class="message-meta" id={`m-${m.id}-meta`}>
         {!grouped && <strong class="sender">{userName(m.sender_id)}</strong>}
@@ -108,7 +117,7 @@ export function MessageItem({ m, grouped, inThread, highlighted, seenBy, onHisto
       )}
       {seenBy && seenBy.length > 0 && <p class="seen-by dim">{t("msg.seenBy", { names: seenBy.join(", ") })}</p>}
       {error && <p class="error" role="alert">{error}</p>}
-      {!m.deleted_at && !editing && (
+      {!m.deleted_at && !editing && (active || picker) && (
         <div class="message-actions" role="toolbar" aria-label={userName(m.sender_id)}>
           {QUICK_EMOJI.slice(0, 3).map((e) => (
             <button type="button" class="icon-button" key={e} aria-label={`${t("msg.react")} ${e}`} onClick={() => void run(toggleReaction(m, e))}>{e}</button>
@@ -130,4 +139,22 @@ export function MessageItem({ m, grouped, inThread, highlighted, seenBy, onHisto
       )}
     </article>
   );
+}
+
+/** MessageItem that re-renders only when its own props change (long lists stay cheap to update). */
+export class MemoMessage extends Component<Props> {
+  shouldComponentUpdate(next: Props): boolean {
+    const a = this.props as unknown as Record<string, unknown>;
+    const b = next as unknown as Record<string, unknown>;
+    for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      if (key === "seenBy") {
+        if ((a.seenBy as string[] | undefined)?.join("\u0000") !== (b.seenBy as string[] | undefined)?.join("\u0000")) return true;
+      } else if (a[key] !== b[key]) return true;
+    }
+    return false;
+  }
+
+  render() {
+    return <MessageItem {...this.props} />;
+  }
 }

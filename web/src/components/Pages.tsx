@@ -126,15 +126,23 @@ export function AdminPage() {
 }
 
 function Snippet({ r }: { r: SearchResult }) {
-  // Highlights are [start, end) offsets into the snippet; rendered as text nodes, never HTML.
-  const parts: preact.ComponentChildren[] = [];
-  let at = 0;
+  // Highlights are [start, end) code-point offsets into message.text; marked up here as text
+  // nodes (the server's HTML snippet is never injected).
+  const chars = Array.from(r.message.text);
+  const first = r.highlights[0]?.[0] ?? 0;
+  const from = Math.max(0, first - 80);
+  const to = Math.min(chars.length, from + 220);
+  const parts: preact.ComponentChildren[] = [from > 0 ? "…" : ""];
+  let at = from;
   for (const [start, end] of r.highlights) {
-    if (start > at) parts.push(r.snippet.slice(at, start));
-    parts.push(<mark>{r.snippet.slice(start, end)}</mark>);
-    at = end;
+    if (end <= at || start >= to) continue;
+    const s = Math.max(start, at);
+    if (s > at) parts.push(chars.slice(at, s).join(""));
+    parts.push(<mark>{chars.slice(s, Math.min(end, to)).join("")}</mark>);
+    at = Math.min(end, to);
   }
-  parts.push(r.snippet.slice(at));
+  if (at < to) parts.push(chars.slice(at, to).join(""));
+  if (to < chars.length) parts.push("…");
   return <p class="snippet">{parts}</p>;
 }
 

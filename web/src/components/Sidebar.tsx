@@ -9,7 +9,7 @@ export function PresenceDot({ userId }: { userId: number }) {
   return <span class={`presence presence-${status}`} role="img" aria-label={t(`presence.${status}` as "presence.online")} />;
 }
 
-function Item({ s }: { s: ChannelSummary }) {
+function Item({ s, onPick }: { s: ChannelSummary; onPick?: () => void }) {
   const my = me.value!.id;
   const title = channelTitle(s, my, users.value);
   const active = currentChannelId.value === s.channel.id;
@@ -23,7 +23,7 @@ function Item({ s }: { s: ChannelSummary }) {
         class={`channel-link${active ? " active" : ""}${unread ? " unread" : ""}${s.membership?.muted ? " muted" : ""}`}
         aria-current={active ? "page" : undefined}
         data-channel-id={s.channel.id}
-        onClick={(e) => { e.preventDefault(); navigate(`/c/${s.channel.id}`); }}
+        onClick={(e) => { e.preventDefault(); onPick?.(); navigate(`/c/${s.channel.id}`); }}
       >
         <span class="channel-icon" aria-hidden="true">{dm ? (other !== undefined ? "" : "👥") : s.channel.kind === "private" ? "🔒" : "#"}</span>
         {other !== undefined && <PresenceDot userId={other} />}
@@ -38,12 +38,12 @@ function Item({ s }: { s: ChannelSummary }) {
   );
 }
 
-function Section({ label, items, actions }: { label: string; items: ChannelSummary[]; actions?: preact.ComponentChildren }) {
+function Section({ label, items, actions, onPick }: { label: string; items: ChannelSummary[]; actions?: preact.ComponentChildren; onPick?: () => void }) {
   if (items.length === 0 && !actions) return null;
   return (
     <section class="sidebar-section" aria-label={label}>
       <h2>{label}{actions}</h2>
-      <ul>{items.map((s) => <Item key={s.channel.id} s={s} />)}</ul>
+      <ul>{items.map((s) => <Item key={s.channel.id} s={s} onPick={onPick} />)}</ul>
     </section>
   );
 }
@@ -53,19 +53,21 @@ export function orderedChannelIds(): number[] {
   return [...sec.starred, ...sec.channels, ...sec.dms].map((s) => s.channel.id);
 }
 
-export function Sidebar({ onNewChannel, onNewDm }: { onNewChannel: () => void; onNewDm: () => void }) {
+export function Sidebar({ onNewChannel, onNewDm, onPick }: { onNewChannel: () => void; onNewDm: () => void; onPick?: () => void }) {
   const sec = sections([...summaries.value.values()]);
   return (
     <nav class="sidebar" aria-label={t("sidebar.label")}>
-      <Section label={t("sidebar.starred")} items={sec.starred} />
+      <Section label={t("sidebar.starred")} items={sec.starred} onPick={onPick} />
       <Section
         label={t("sidebar.channels")}
         items={sec.channels}
+        onPick={onPick}
         actions={<button type="button" class="icon-button" onClick={onNewChannel} aria-label={t("sidebar.newChannel")} title={t("sidebar.newChannel")}>＋</button>}
       />
       <Section
         label={t("sidebar.dms")}
         items={sec.dms}
+        onPick={onPick}
         actions={<button type="button" class="icon-button" onClick={onNewDm} aria-label={t("sidebar.newDm")} title={t("sidebar.newDm")}>＋</button>}
       />
     </nav>
