@@ -99,6 +99,10 @@ chromium: ## Install Debian's chromium, CJK and emoji fonts if missing (the brow
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk fonts-noto-color-emoji; }
 	@/usr/bin/chromium --version 2>/dev/null
 
+.PHONY: web-bench
+web-bench: build chromium ## Web client: first-load size and click-to-50-messages-painted time (docs/benchmarks.md)
+	$(BIN)/python -m tests.web.bench
+
 .PHONY: screenshots
 screenshots: build chromium ## Photograph the web client (light, dark, Chinese, phone) into docs/screenshots/
 	$(BIN)/python -m tests.web.screenshots

@@ -60,6 +60,10 @@ async def test_mention_autocomplete_file_attachment_and_search(
         await expect(option).to_be_visible()
         await composer.press("Enter")
         await expect(composer).to_have_value(f"@{bob.username} ")
+        await composer.press_sequentially(":tad")
+        await expect(a.page.get_by_role("option", name="🎉 :tada:")).to_be_visible()
+        await composer.press("Enter")
+        await expect(composer).to_have_value(f"@{bob.username} 🎉 ")
         await composer.press_sequentially(f"see the {word} notes")
         await a.page.get_by_label("Attach files").set_input_files(
             files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello notes\n"}]

@@ -4,6 +4,7 @@ import {
   mergeMessages, patchMessage, saveDraft, sections, settlePending, typingNames, type PendingSend,
 } from "./logic";
 import { translate, catalogues } from "./i18n";
+import { emojiQuery, matchEmoji } from "./emoji";
 import type { ChannelSummary, Message, User } from "./types";
 
 function msg(id: number, seq: number, extra: Partial<Message> = {}): Message {
@@ -125,5 +126,14 @@ describe("i18n", () => {
     expect(Object.keys(catalogues["zh-CN"]).sort()).toEqual(en.sort());
     expect(translate("zh-CN", "sidebar.unread", { count: 3 })).toBe("3 条未读");
     expect(translate("en", "composer.placeholder", { channel: "#general" })).toBe("Message #general");
+  });
+});
+
+describe("emoji autocomplete", () => {
+  it("finds :name at the caret and matches names by prefix first", () => {
+    expect(emojiQuery("nice :ta", 8)).toEqual({ start: 5, query: "ta" });
+    expect(emojiQuery("10:30", 5)).toBeNull();
+    expect(emojiQuery(":t", 2)).toBeNull();
+    expect(matchEmoji("ta")[0]).toEqual(["tada", "🎉"]);
   });
 });

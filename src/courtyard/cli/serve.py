@@ -44,6 +44,7 @@ async def _prepare(settings: Settings, console: Console) -> bool:
             f"  curl -X POST {url}/api/v1/setup -H 'content-type: application/json' -d "
             f'\'{{"setup_token": "{token}", "organization_name": "Acme", '
             f'"username": "admin", "password": "a long passphrase", "session_type": "token"}}\'\n\n'
+            f"or open {url}/setup in a browser and paste the token there,\n"
             f"or run `courtyard admin create-owner`.",
             soft_wrap=True,
             highlight=False,

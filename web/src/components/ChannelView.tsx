@@ -68,6 +68,7 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
   const [showPins, setShowPins] = useState(false);
   const [error, setError] = useState("");
   const lastRead = useRef<number | null>(null);
+  const toUnread = useRef(false);
 
   useEffect(() => {
     stick.current = true;
@@ -100,7 +101,10 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el) return;
-    if (anchor.current) {
+    if (toUnread.current) {
+      toUnread.current = false;
+      el.querySelector(".unread-separator")?.scrollIntoView({ block: "start" });
+    } else if (anchor.current) {
       el.scrollTop = el.scrollHeight - anchor.current.height + anchor.current.top;
       anchor.current = null;
     } else if (stick.current) {
@@ -149,6 +153,13 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
             <button type="button" class="icon-button" aria-pressed={showPins} aria-label={t("pins.title")} title={t("pins.title")} onClick={() => { openThreadId.value = null; setShowPins(!showPins); }}>📌</button>
           </div>
         </header>
+        {cm && lastRead.current !== null && cm.hasMoreBefore && cm.list.length > 0 && cm.list[0].seq > lastRead.current + 1 && (
+          <button type="button" class="jump-unread" onClick={() => {
+            stick.current = false;
+            toUnread.current = true;
+            void loadAround(channelId, lastRead.current! + 1);
+          }}>{t("msg.jumpUnread")}</button>
+        )}
         <div class="message-scroller" ref={scroller} onScroll={onScroll} role="log" aria-label={t("msg.list", { channel: title })} aria-live="polite" tabIndex={0}>
           {cm && !cm.hasMoreBefore && <p class="beginning">{t("msg.beginning", { channel: isChannel ? `#${title}` : title })}</p>}
           {cm?.loading && <p class="dim loading-older">{t("msg.loadOlder")}</p>}

@@ -1,9 +1,12 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api";
+import { emojiQuery, matchEmoji } from "../emoji";
 import { t } from "../i18n";
 import { draftKey, loadDraft, matchUsers, mentionQuery, saveDraft } from "../logic";
 import { me, send, sendTyping, users } from "../store";
 import type { FileInfo, User } from "../types";
+
+type Suggestion = { kind: "user"; user: User } | { kind: "emoji"; name: string; emoji: string };
 
 interface Props { channelId: number; threadRootId: number | null; placeholder: string; disabled?: boolean; autoFocus?: boolean }
 
@@ -13,7 +16,7 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
   const [files, setFiles] = useState<FileInfo[]>([]);
   const [uploading, setUploading] = useState<string | null>(null);
   const [error, setError] = useState("");
-  const [suggest, setSuggest] = useState<{ start: number; items: User[]; index: number } | null>(null);
+  const [suggest, setSuggest] = useState<{ start: number; items: Suggestion[]; index: number } | null>(null);
   const area = useRef<HTMLTextAreaElement>(null);
   const composing = useRef(false);
 
@@ -46,21 +49,27 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
     if (value) sendTyping(channelId, threadRootId);
     const caret = area.current?.selectionStart ?? value.length;
     const q = mentionQuery(value, caret);
+    const e = q ? null : emojiQuery(value, caret);
+    let items: Suggestion[] = [];
     if (q) {
-      const items = matchUsers([...users.value.values()].filter((u) => u.id !== me.value?.id), q.query, 6);
-      setSuggest(items.length ? { start: q.start, items, index: 0 } : null);
-    } else setSuggest(null);
+      items = matchUsers([...users.value.values()].filter((u) => u.id !== me.value?.id), q.query, 6).map((user) => ({ kind: "user", user }));
+    } else if (e) {
+      items = matchEmoji(e.query).map(([name, emoji]) => ({ kind: "emoji", name, emoji }));
+    }
+    const start = q?.start ?? e?.start ?? 0;
+    setSuggest(items.length ? { start, items, index: 0 } : null);
   };
 
   updateRef.current = update;
 
-  const pick = (u: User) => {
+  const pick = (item: Suggestion) => {
     if (!suggest || !area.current) return;
     const caret = area.current.selectionStart;
-    const next = `${text.slice(0, suggest.start)}@${u.username} ${text.slice(caret)}`;
+    const inserted = item.kind === "user" ? `@${item.user.username} ` : `${item.emoji} `;
+    const next = `${text.slice(0, suggest.start)}${inserted}${text.slice(caret)}`;
     update(next);
     setSuggest(null);
-    const pos = suggest.start + u.username.length + 2;
+    const pos = suggest.start + inserted.length;
     requestAnimationFrame(() => area.current?.setSelectionRange(pos, pos));
   };
 
@@ -126,11 +135,13 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
       onDrop={(e) => { e.preventDefault(); void upload(e.dataTransfer?.files ?? null); }}
     >
       {suggest && (
-        <ul class="suggest" id={listId} role="listbox" aria-label="@">
-          {suggest.items.map((u, i) => (
-            <li key={u.id} id={`${listId}-${i}`} role="option" aria-selected={i === suggest.index} class={i === suggest.index ? "selected" : ""}
-              onMouseDown={(e) => { e.preventDefault(); pick(u); }}>
-              <strong>{u.display_name}</strong> <span class="dim">@{u.username}</span>
+        <ul class="suggest" id={listId} role="listbox" aria-label={t("composer.suggestions")}>
+          {suggest.items.map((item, i) => (
+            <li key={item.kind === "user" ? `u${item.user.id}` : `e${item.name}`} id={`${listId}-${i}`} role="option" aria-selected={i === suggest.index} class={i === suggest.index ? "selected" : ""}
+              onMouseDown={(e) => { e.preventDefault(); pick(item); }}>
+              {item.kind === "user"
+                ? <><strong>{item.user.display_name}</strong> <span class="dim">@{item.user.username}</span></>
+                : <>{item.emoji} <span class="dim">:{item.name}:</span></>}
             </li>
           ))}
         </ul>
