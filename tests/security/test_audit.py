@@ -287,6 +287,25 @@ async def test_export_writes_verifiable_json_lines_and_is_audited(
     assert all(len(line["hash"]) == 64 for line in lines)
     exported = await audit(fresh_org.owner, action="audit.exported")
     assert exported and exported[0]["details"]["entries"] == 3
+    code, said = await courtyard(fresh_org, workdir, "audit", "verify", "--file", str(target))
+    assert code == 0 and "export intact: 3 entries" in said, said
+    everything = workdir / f"{unique('audit-all')}.jsonl"
+    code, said = await courtyard(fresh_org, workdir, "audit", "export", "-o", str(everything))
+    assert code == 0, said
+    all_lines = everything.read_text().splitlines()
+    code, said = await courtyard(fresh_org, workdir, "audit", "verify", "-f", str(everything))
+    assert code == 0 and f"export intact: {len(all_lines)} entries" in said, said
+    # Dropping an entry from the middle of a complete export breaks the next link.
+    everything.write_text("\n".join(all_lines[:2] + all_lines[3:]) + "\n")
+    dropped = json.loads(all_lines[2])["id"]
+    code, said = await courtyard(
+        fresh_org, workdir, "audit", "verify", "-f", str(everything), "--complete"
+    )
+    assert code == 1 and f"broken at entry {dropped + 1}:" in said, said
+    tampered = lines[1] | {"outcome": "failure"}
+    target.write_text("\n".join(json.dumps(line) for line in (lines[0], tampered, lines[2])) + "\n")
+    code, said = await courtyard(fresh_org, workdir, "audit", "verify", "--file", str(target))
+    assert code == 1 and f"broken at entry {lines[1]['id']}:" in said, said
     code, said = await courtyard(fresh_org, workdir, "audit", "list", "--action", "audit.exported")
     assert code == 0 and "audit.exported" in said
     code, said = await courtyard(

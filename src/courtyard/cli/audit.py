@@ -76,8 +76,30 @@ async def _query(
 
 
 @app.command("verify")
-def verify(config: ConfigOption = None) -> None:
+def verify(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="Check an export (JSON Lines) instead of the database: every entry's hash, and "
+            "the links between consecutive ids.",
+        ),
+    ] = None,
+    complete: Annotated[
+        bool,
+        typer.Option(
+            "--complete",
+            help="With --file: the export is unfiltered, so it must start at entry 1 and have "
+            "no gaps (a removed line is then detected too).",
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
     """Walk the hash chain; exit 1 naming the first entry that was edited, deleted or moved."""
+    if file is not None:
+        _verify_export(file, complete=complete)
+        return
     from courtyard.cli.main import settings_or_exit
 
     settings = settings_or_exit(config)
@@ -105,6 +127,37 @@ def verify(config: ConfigOption = None) -> None:
         raise typer.Exit(1)
     console.print(f"[green]audit chain intact: {report.checked} entries[/green]")
     out.print(f"head {report.head_hash}", highlight=False)
+
+
+def _verify_export(path: Path, *, complete: bool) -> None:
+    """Check an exported file without the database (what an auditor runs)."""
+    from courtyard.domain.audit import AuditEntry, exported_entry_problem
+
+    decoder = msgspec.json.Decoder(AuditEntry)
+    previous: AuditEntry | None = None
+    checked = 0
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        console.print(f"[red]error:[/red] cannot read {path}: {exc.strerror}")
+        raise typer.Exit(2) from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            console.print(f"[red]line {number} is not an audit entry:[/red] {exc}")
+            raise typer.Exit(1) from None
+        problem = exported_entry_problem(entry, previous, complete=complete)
+        if problem:
+            console.print(f"[red]audit chain broken at entry {entry.id}:[/red] {problem}")
+            raise typer.Exit(1)
+        previous = entry
+        checked += 1
+    console.print(f"[green]export intact: {checked} entries[/green]")
+    if previous is not None:
+        out.print(f"head {previous.hash}", highlight=False)
 
 
 @app.command("export")

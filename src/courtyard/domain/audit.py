@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import msgspec
@@ -118,3 +118,43 @@ def chain_hash(
         ensure_ascii=False,
     )
     return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def recomputed_hash(entry: AuditEntry) -> str:
+    """The hash an entry (as exported or listed) should carry given its fields and prev_hash."""
+    return chain_hash(
+        entry_id=entry.id,
+        time_micros=(entry.time - _EPOCH) // timedelta(microseconds=1),
+        actor_id=entry.actor_id,
+        actor=entry.actor,
+        ip=entry.ip,
+        user_agent=entry.user_agent,
+        action=entry.action,
+        target=entry.target,
+        outcome=entry.outcome,
+        details_json=canonical_details(entry.details),
+        prev_hash=entry.prev_hash,
+    )
+
+
+def exported_entry_problem(
+    entry: AuditEntry, previous: AuditEntry | None, *, complete: bool
+) -> str:
+    """What is wrong with ``entry`` following ``previous`` in an export ('' if nothing).
+
+    Each entry's hash is checked; links only between consecutive ids, since a filtered export
+    skips entries. ``complete``: the export is unfiltered, so gaps are missing entries.
+    """
+    expected_id = previous.id + 1 if previous else 1
+    if recomputed_hash(entry) != entry.hash:
+        return "the entry's contents do not match its hash"
+    if previous is not None and entry.id <= previous.id:
+        return "entries are out of order"
+    if entry.id == expected_id and entry.prev_hash != (previous.hash if previous else GENESIS_HASH):
+        return "prev_hash does not match the previous entry's hash"
+    if complete and entry.id != expected_id:
+        return f"entry {expected_id} is missing (ids jump to {entry.id})"
+    return ""
