@@ -78,6 +78,11 @@ class EdgeMiddleware:
                 )
                 return
             wrapped = _with_headers(send, extra, scope["path"])
+            if scope["method"] == "HEAD":
+                # HEAD is GET without the body (RFC 9110 9.3.2), for every GET route at once:
+                # monitors and `curl -I` probe with it.
+                scope = cast("Scope", {**scope, "method": "GET"})
+                wrapped = _without_body(wrapped)
             if scope["path"] in DOCS_PATHS:
                 wrapped = _docs_page_policy(wrapped)
             await self.app(scope, receive, wrapped)
@@ -106,6 +111,20 @@ def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], path: str) -> Se
             if api and b"cache-control" not in present:
                 headers.append((b"cache-control", b"no-store"))
             message = cast("Message", {**message, "headers": headers})
+        await send(message)
+
+    return wrapped
+
+
+def _without_body(send: Send) -> Send:
+    """Pass the response's status and headers on; send no body bytes."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = cast(
+                "Message",
+                {**message, "body": b""},
+            )
         await send(message)
 
     return wrapped
