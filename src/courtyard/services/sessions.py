@@ -80,9 +80,8 @@ class Sessions:
         counted = await self.guard.check(keys)
         async with self._ctx.storage.snapshot() as uow:
             record = await uow.users.by_login(login)
-            has_second_factor = bool(record) and await uow.two_factor.enabled_for(
-                record.id if record else 0
-            )
+            # Asked for unknown names too (id 0 matches nothing): the same queries either way.
+            has_second_factor = await uow.two_factor.enabled_for(record.id if record else 0)
         # An empty stored hash means "no password", exactly like NULL (never the decoy's).
         stored_hash = (record.password_hash or None) if record else None
         verified = await self._ctx.passwords.verify(stored_hash, password)
