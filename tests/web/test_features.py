@@ -65,15 +65,22 @@ async def test_mention_autocomplete_file_attachment_and_search(
         await composer.press("Enter")
         await expect(composer).to_have_value(f"@{bob.username} 🎉 ")
         await composer.press_sequentially(f"see the {word} notes")
-        await a.page.get_by_label("Attach files").set_input_files(
-            files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello notes\n"}]
-        )
-        await expect(a.page.locator(".pending-files")).to_contain_text("notes.txt")
         await composer.press("Enter")
         arrived = messages_with(b.page, word)
         await expect(arrived).to_have_count(1)
         await expect(arrived.locator(".mention-me")).to_have_text(f"@{bob.username}")
-        link = arrived.get_by_role("link", name="notes.txt")
+
+        # A file attached from the composer (Enter right away: the send waits for the upload),
+        # shown live to both, with a download link that works.
+        await composer.fill(f"{word} file attached")
+        await a.page.get_by_label("Attach files").set_input_files(
+            files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello notes\n"}]
+        )
+        await composer.press("Enter")
+        sent = messages_with(a.page, "file attached")
+        await expect(sent.get_by_role("link", name="notes.txt")).to_be_visible()
+        attached = messages_with(b.page, "file attached")
+        link = attached.get_by_role("link", name="notes.txt")
         await expect(link).to_be_visible()
         href = await link.get_attribute("href")
         assert href is not None
@@ -83,7 +90,7 @@ async def test_mention_autocomplete_file_attachment_and_search(
         search = b.page.get_by_role("search").get_by_role("searchbox")
         await search.fill(word)
         await search.press("Enter")
-        result = b.page.locator(".search-results li")
+        result = b.page.locator(".search-results li", has_text="see the")
         await expect(result).to_have_count(1)
         await expect(result.locator("mark")).to_contain_text(word)
         await result.get_by_role("link").click()

@@ -132,6 +132,10 @@ const en = {
   "nav.search": "Search",
   "nav.back": "Back to conversations",
   "emoji.title": "Pick a reaction",
+  "role.owner": "owner",
+  "role.admin": "administrator",
+  "role.member": "member",
+  "role.guest": "guest",
 };
 
 export type MessageKey = keyof typeof en;
@@ -268,6 +272,10 @@ const zhCN: Catalogue = {
   "nav.search": "搜索",
   "nav.back": "返回会话",
   "emoji.title": "选择表情回应",
+  "role.owner": "所有者",
+  "role.admin": "管理员",
+  "role.member": "成员",
+  "role.guest": "访客",
 };
 
 export const catalogues: Record<Locale, Catalogue> = { en, "zh-CN": zhCN };
@@ -302,12 +310,23 @@ export function t(key: MessageKey, vars?: Record<string, string | number>): stri
   return translate(locale.value, key, vars);
 }
 
+// The user's profile time zone when set (and known to this browser), else the browser's.
+export const timeZone = signal<string | undefined>(undefined);
+
+export function setTimeZone(zone: string | null | undefined): void {
+  try {
+    timeZone.value = zone ? new Intl.DateTimeFormat("en", { timeZone: zone }).resolvedOptions().timeZone : undefined;
+  } catch {
+    timeZone.value = undefined;
+  }
+}
+
 export function formatTime(iso: string): string {
-  return new Intl.DateTimeFormat(locale.value, { hour: "numeric", minute: "2-digit" }).format(new Date(iso));
+  return new Intl.DateTimeFormat(locale.value, { hour: "numeric", minute: "2-digit", timeZone: timeZone.value }).format(new Date(iso));
 }
 
 export function formatDateTime(iso: string): string {
-  return new Intl.DateTimeFormat(locale.value, { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));
+  return new Intl.DateTimeFormat(locale.value, { dateStyle: "medium", timeStyle: "short", timeZone: timeZone.value }).format(new Date(iso));
 }
 
 export function formatDay(iso: string, now: Date = new Date()): string {
@@ -317,5 +336,5 @@ export function formatDay(iso: string, now: Date = new Date()): string {
   const y = new Date(now);
   y.setDate(now.getDate() - 1);
   if (day(d) === day(y)) return t("msg.yesterday");
-  return new Intl.DateTimeFormat(locale.value, { weekday: "long", month: "long", day: "numeric", year: "numeric" }).format(d);
+  return new Intl.DateTimeFormat(locale.value, { weekday: "long", month: "long", day: "numeric", year: "numeric", timeZone: timeZone.value }).format(d);
 }

@@ -5,6 +5,7 @@ import {
   backoffMs, countIncoming, documentTitle, mergeMessages, patchMessage, settlePending,
   type PendingSend, type Typing,
 } from "./logic";
+import { setTimeZone } from "./i18n";
 import { setMentionSelf } from "./markdown";
 import type { ChannelSummary, HistoryPage, Message, ReactionGroup, SignedIn, StateResponse, User } from "./types";
 
@@ -94,6 +95,7 @@ export async function loadState(): Promise<void> {
   batch(() => {
     me.value = state.user;
     setMentionSelf(state.user.username);
+    setTimeZone(state.user.timezone);
     const map = new Map<number, ChannelSummary>();
     for (const s of state.channels) map.set(s.channel.id, s);
     summaries.value = map;
@@ -199,6 +201,11 @@ async function checkSession(): Promise<void> {
   } catch {
     /* the 401 handler shows the sign-in dialog */
   }
+}
+
+/** Presence hint: idle while the page is hidden, active when it is visible again. */
+export function sendActivity(active: boolean): void {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "activity", state: active ? "active" : "idle" }));
 }
 
 /** Reconnect immediately (e.g. the browser came back online). */

@@ -3,8 +3,8 @@ import { t } from "../i18n";
 import { channelTitle } from "../logic";
 import { navigate, parseRoute, path } from "../router";
 import {
-  auth, connection, currentChannelId, expireTyping, highlightMessageId, me, openThreadId, reconnectNow,
-  sessionExpired, signOut, summaries, titleFor, users,
+  auth, connection, currentChannelId, expireTyping, highlightMessageId, markRead, me, openThreadId, reconnectNow,
+  sendActivity, sessionExpired, signOut, subscribePresence, summaries, titleFor, users,
 } from "../store";
 import { InviteSignUp, Setup, SignIn } from "./Auth";
 import { ChannelView } from "./ChannelView";
@@ -88,12 +88,23 @@ function Main() {
     const tick = window.setInterval(expireTyping, 1000);
     const online = () => reconnectNow();
     window.addEventListener("online", online);
+    const visibility = () => {
+      const visible = document.visibilityState === "visible";
+      sendActivity(visible);
+      if (visible && currentChannelId.value !== null) void markRead(currentChannelId.value);
+    };
+    document.addEventListener("visibilitychange", visibility);
     return () => {
       window.removeEventListener("keydown", onKey);
       window.removeEventListener("online", online);
+      document.removeEventListener("visibilitychange", visibility);
       window.clearInterval(tick);
     };
   }, []);
+
+  // Follow the presence of everyone in the sidebar's conversations (re-sent when they change).
+  const memberKey = [...summaries.value.values()].map((x) => (x.channel.member_ids ?? []).length).join(",");
+  useEffect(() => subscribePresence(), [memberKey, summaries.value.size]);
 
   const s = channelId !== null ? summaries.value.get(channelId) : undefined;
   const name = s ? channelTitle(s, me.value!.id, users.value) : null;

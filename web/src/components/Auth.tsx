@@ -123,7 +123,7 @@ export function InviteSignUp({ token }: { token: string }) {
   return (
     <form class="auth-card" onSubmit={submit} aria-labelledby="invite-title">
       <h1 id="invite-title">{t("invite.title", { org: t("app.name") })}</h1>
-      <p>{t("invite.intro", { role: invite.role })}</p>
+      <p>{t("invite.intro", { role: t(`role.${invite.role}`) })}</p>
       <label>{t("field.username")}<input {...field("username")} autoComplete="username" required autoFocus /></label>
       <label>{t("field.displayName")}<input {...field("display_name")} /></label>
       <label>{t("field.email")}<input {...field("email")} type="email" /></label>

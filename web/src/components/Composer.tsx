@@ -73,14 +73,29 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
     requestAnimationFrame(() => area.current?.setSelectionRange(pos, pos));
   };
 
+  // Latest values for sends that wait for an upload to finish (Enter pressed while uploading).
+  const latest = useRef({ text, files });
+  latest.current = { text, files };
+  const sendWhenUploaded = useRef(false);
+  const uploadingRef = useRef(false);
+  const submitRef = useRef<() => void>(() => undefined);
+
   const submit = () => {
-    const body = text.trim();
-    if ((!body && files.length === 0) || disabled || uploading) return;
-    void send(channelId, body, threadRootId, files.map((f) => f.id));
+    if (disabled) return;
+    if (uploadingRef.current) {
+      sendWhenUploaded.current = true;
+      return;
+    }
+    const body = latest.current.text.trim();
+    const attached = latest.current.files;
+    if (!body && attached.length === 0) return;
+    void send(channelId, body, threadRootId, attached.map((f) => f.id));
+    latest.current = { text: "", files: [] };
     setText("");
     setFiles([]);
     saveDraft(localStorage, key, "");
   };
+  submitRef.current = submit;
 
   const onKeyDown = (e: KeyboardEvent) => {
     // IME: Enter that confirms a composition must never send (isComposing / keyCode 229).
@@ -113,18 +128,26 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
   const upload = async (list: FileList | null) => {
     if (!list) return;
     setError("");
+    uploadingRef.current = true;
     for (const file of Array.from(list)) {
       setUploading(file.name);
       try {
         const form = new FormData();
         form.append("file", file, file.name);
         const info = await api<FileInfo>("POST", "/files", undefined, { raw: form });
+        latest.current = { ...latest.current, files: [...latest.current.files, info] };
         setFiles((prev) => [...prev, info]);
       } catch (exc) {
+        sendWhenUploaded.current = false;
         setError(t("common.error", { detail: exc instanceof Error ? exc.message : String(exc) }));
       }
     }
     setUploading(null);
+    uploadingRef.current = false;
+    if (sendWhenUploaded.current) {
+      sendWhenUploaded.current = false;
+      submitRef.current();
+    }
   };
 
   const listId = `mention-list-${threadRootId ?? channelId}`;

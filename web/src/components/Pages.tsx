@@ -90,7 +90,7 @@ export function AdminPage() {
                 <td>
                   <select aria-label={`${t("admin.role")} ${u.username}`} value={u.role} disabled={u.id === me.value?.id}
                     onChange={(e) => void run(api<User>("PUT", `/users/${u.id}/role`, { role: e.currentTarget.value }).then(setUser))}>
-                    {ROLES.map((r) => <option key={r} value={r}>{r}</option>)}
+                    {ROLES.map((r) => <option key={r} value={r}>{t(`role.${r}`)}</option>)}
                   </select>
                 </td>
                 <td>
@@ -107,7 +107,7 @@ export function AdminPage() {
         <h2 id="admin-invites">{t("admin.invites")}</h2>
         <div class="row">
           <select aria-label={t("admin.role")} value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
-            {ROLES.filter((r) => r !== "owner").map((r) => <option key={r} value={r}>{r}</option>)}
+            {ROLES.filter((r) => r !== "owner").map((r) => <option key={r} value={r}>{t(`role.${r}`)}</option>)}
           </select>
           <button type="button" class="primary" onClick={() => void run(api<{ path: string }>("POST", "/invites", { role }).then((r) => { setLink(`${location.origin}${r.path}`); void loadInvites(); }))}>{t("admin.newInvite")}</button>
         </div>
@@ -115,7 +115,7 @@ export function AdminPage() {
         <ul class="browse-list">
           {invites.map((i) => (
             <li key={i.id}>
-              <span>{i.role} · {userName(i.created_by)} · {i.used_at ? t("admin.used") : i.revoked ? t("admin.revoked") : t("admin.expires", { date: formatDateTime(i.expires_at) })}</span>
+              <span>{t(`role.${i.role}`)} · {userName(i.created_by)} · {i.used_at ? t("admin.used") : i.revoked ? t("admin.revoked") : t("admin.expires", { date: formatDateTime(i.expires_at) })}</span>
               {!i.used_at && !i.revoked && <button type="button" onClick={() => void run(api("DELETE", `/invites/${i.id}`).then(loadInvites))}>{t("admin.revoke")}</button>}
             </li>
           ))}
