@@ -60,6 +60,17 @@ async def test_setup_page_then_invite_link_sign_up(
         # The setup page does not offer setup twice.
         await guest.page.goto("/setup")
         await expect(guest.page.get_by_test_id("me")).to_have_text("Colleague")
+
+        # The owner deactivates the colleague: their open client is signed out at once.
+        await (
+            page.get_by_role("row", name="Colleague @colleague")
+            .get_by_role("button", name="Deactivate")
+            .click()
+        )
+        await expect(page.get_by_role("row", name="Colleague @colleague")).to_contain_text(
+            "deactivated"
+        )
+        await expect(guest.page.get_by_role("dialog", name="Sign in")).to_be_visible()
         owner.assert_clean()
         guest.assert_clean()
     finally:

@@ -155,6 +155,17 @@ async def test_keyboard_only_main_flow_and_ime_safe_enter(browser: Browser, site
         await expect(thread).to_have_count(0)
         await expect(page.get_by_test_id("composer")).to_be_focused()
         assert first["id"] != second["id"]
+
+        # A direct message from the switcher: type a person's name, Enter.
+        bob = await site.person("bob", "Bob Keyboard")
+        await page.keyboard.press("Control+k")
+        await page.keyboard.type(bob.username)
+        await page.keyboard.press("Enter")
+        await expect(page.locator(".channel-header h1")).to_have_text("Bob Keyboard")
+        await expect(page.get_by_test_id("composer")).to_be_focused()
+        await page.keyboard.type("hi Bob")
+        await page.keyboard.press("Enter")
+        await expect(messages_with(page, "hi Bob")).to_have_count(1)
         a.assert_clean()
     finally:
         await a.context.close()
