@@ -70,7 +70,9 @@ async def test_setup_page_then_invite_link_sign_up(
         await expect(page.get_by_role("row", name="Colleague @colleague")).to_contain_text(
             "deactivated"
         )
-        await expect(guest.page.get_by_role("dialog", name="Sign in")).to_be_visible()
+        await expect(guest.page.get_by_role("dialog", name="Sign in")).to_contain_text(
+            "This account has been deactivated"
+        )
         owner.assert_clean()
         guest.assert_clean()
     finally:

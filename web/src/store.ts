@@ -17,6 +17,7 @@ export type AuthState = "loading" | "signedOut" | "needsSetup" | "signedIn";
 export const auth = signal<AuthState>("loading");
 export const me = signal<User | null>(null);
 export const sessionExpired = signal(false);
+export const deactivated = signal(false);
 export const summaries = signal<Map<number, ChannelSummary>>(new Map());
 export const users = signal<Map<number, User>>(new Map());
 export const channelMessages = signal<Map<number, ChannelMessages>>(new Map());
@@ -123,6 +124,7 @@ export async function signedIn(result: SignedIn): Promise<void> {
   await loadState();
   batch(() => {
     sessionExpired.value = false;
+    deactivated.value = false;
     auth.value = "signedIn";
   });
   if (wasExpired) for (const p of pending.value) if (p.state === "failed") void retrySend(p.clientId);
@@ -181,6 +183,7 @@ function openSocket(): void {
       return;
     }
     if (ev.code === 4003) {
+      deactivated.value = true;
       sessionExpired.value = true;
       return;
     }

@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, ApiError } from "../api";
 import { t } from "../i18n";
 import { navigate } from "../router";
-import { signedIn } from "../store";
+import { deactivated, signedIn } from "../store";
 import type { Invite, SignedIn } from "../types";
 
 function errorText(exc: unknown): string {
@@ -31,7 +31,7 @@ export function SignIn({ expired = false }: { expired?: boolean }) {
   return (
     <form class="auth-card" onSubmit={submit} aria-labelledby="signin-title">
       <h1 id="signin-title">{t("auth.signIn")}</h1>
-      {expired && <p class="notice" role="alert">{t("auth.expired")}</p>}
+      {expired && <p class="notice" role="alert">{deactivated.value ? t("auth.deactivated") : t("auth.expired")}</p>}
       <label>{t("auth.login")}<input name="login" autoComplete="username" value={login} onInput={(e) => setLogin(e.currentTarget.value)} required autoFocus /></label>
       <label>{t("auth.password")}<input name="password" type="password" autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required /></label>
       {error && <p class="error" role="alert">{error}</p>}

@@ -14,7 +14,16 @@ export function EmojiPicker({ onPick, onClose }: { onPick: (emoji: string) => vo
   const first = useRef<HTMLButtonElement>(null);
   useEffect(() => first.current?.focus(), []);
   return (
-    <div class="emoji-picker" role="dialog" aria-label={t("emoji.title")} onKeyDown={(e) => { if (e.key === "Escape") { e.stopPropagation(); onClose(); } }}>
+    <div class="emoji-picker" role="dialog" aria-label={t("emoji.title")} onKeyDown={(e) => {
+      if (e.key === "Escape") { e.stopPropagation(); onClose(); return; }
+      // Arrow keys move through the 6-column grid.
+      const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -6, ArrowDown: 6 }[e.key];
+      if (step === undefined) return;
+      e.preventDefault();
+      const buttons = [...e.currentTarget.querySelectorAll<HTMLButtonElement>("button")];
+      const at = buttons.indexOf(document.activeElement as HTMLButtonElement);
+      buttons[Math.min(buttons.length - 1, Math.max(0, at + step))]?.focus();
+    }}>
       {EMOJI.map((e, i) => (
         <button type="button" key={e} ref={i === 0 ? first : undefined} class="icon-button" aria-label={e} onClick={() => onPick(e)}>{e}</button>
       ))}
