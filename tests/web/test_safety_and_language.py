@@ -159,7 +159,11 @@ async def test_keyboard_only_main_flow_and_ime_safe_enter(browser: Browser, site
         # A direct message from the switcher: type a person's name, Enter.
         bob = await site.person("bob", "Bob Keyboard")
         await page.keyboard.press("Control+k")
+        await expect(switcher.get_by_role("combobox")).to_be_focused()
         await page.keyboard.type(bob.username)
+        await expect(
+            switcher.get_by_role("option", name=f"@ Bob Keyboard {bob.username}")
+        ).to_be_visible()
         await page.keyboard.press("Enter")
         await expect(page.locator(".channel-header h1")).to_have_text("Bob Keyboard")
         await expect(page.get_by_test_id("composer")).to_be_focused()

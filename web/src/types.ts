@@ -26,7 +26,7 @@ export interface Message {
 }
 export interface HistoryPage { messages: Message[]; has_more_before: boolean; has_more_after: boolean }
 export interface StateResponse { user: User; channels: ChannelSummary[]; position: number; events_url: string }
-export interface SignedIn { user: User; session_id: number; expires_at: string; token: string | null; csrf_token: string | null }
+export interface SignedIn { user: User; session_id: number; expires_at: string; token: string | null; csrf_token: string | null; second_factor_required?: boolean }
 export interface Invite { id: number; role: Role; email: string | null; created_by: number; created_at: string; expires_at: string; used_at: string | null; revoked: boolean }
 export interface MessageVersion { version: number; text: string; edited_at: string; editor_id: number }
 export interface FileInfo { id: number; name: string; media_type: string; size: number; has_thumbnail: boolean }

@@ -1,5 +1,5 @@
-import { useEffect, useState } from "preact/hooks";
-import { api, ApiError } from "../api";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, ApiError, rememberCsrf } from "../api";
 import { t } from "../i18n";
 import { navigate } from "../router";
 import { deactivated, signedIn } from "../store";
@@ -12,6 +12,10 @@ function errorText(exc: unknown): string {
 export function SignIn({ expired = false }: { expired?: boolean }) {
   const [login, setLogin] = useState("");
   const [password, setPassword] = useState("");
+  const [code, setCode] = useState("");
+  const [secondStep, setSecondStep] = useState(false);
+  const codeInput = useRef<HTMLInputElement>(null);
+  useEffect(() => { if (secondStep) codeInput.current?.focus(); }, [secondStep]);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
@@ -19,7 +23,19 @@ export function SignIn({ expired = false }: { expired?: boolean }) {
     setBusy(true);
     setError("");
     try {
-      const res = await api<SignedIn>("POST", "/auth/sign-in", { login, password, session_type: "cookie" });
+      let res: SignedIn;
+      if (secondStep) {
+        // The pending session's cookie is set; a 6-digit code or a recovery code finishes it.
+        const proof = /^\d{6}$/.test(code.trim()) ? { code: code.trim() } : { recovery_code: code.trim() };
+        res = await api<SignedIn>("POST", "/auth/sign-in/second-factor", { ...proof, session_type: "cookie" });
+      } else {
+        res = await api<SignedIn>("POST", "/auth/sign-in", { login, password, session_type: "cookie" });
+        if (res.second_factor_required) {
+          rememberCsrf(res.csrf_token);
+          setSecondStep(true);
+          return;
+        }
+      }
       await signedIn(res);
       if (!expired && location.pathname === "/sign-in") navigate("/", true);
     } catch (exc) {
@@ -32,8 +48,14 @@ export function SignIn({ expired = false }: { expired?: boolean }) {
     <form class="auth-card" onSubmit={submit} aria-labelledby="signin-title">
       <h1 id="signin-title">{t("auth.signIn")}</h1>
       {expired && <p class="notice" role="alert">{deactivated.value ? t("auth.deactivated") : t("auth.expired")}</p>}
-      <label>{t("auth.login")}<input name="login" autoComplete="username" value={login} onInput={(e) => setLogin(e.currentTarget.value)} required autoFocus /></label>
-      <label>{t("auth.password")}<input name="password" type="password" autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required /></label>
+      {secondStep ? (
+        <label>{t("auth.code")}<input ref={codeInput} name="code" autoComplete="one-time-code" inputMode="numeric" value={code} onInput={(e) => setCode(e.currentTarget.value)} required autoFocus /></label>
+      ) : (
+        <>
+          <label>{t("auth.login")}<input name="login" autoComplete="username" value={login} onInput={(e) => setLogin(e.currentTarget.value)} required autoFocus /></label>
+          <label>{t("auth.password")}<input name="password" type="password" autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required /></label>
+        </>
+      )}
       {error && <p class="error" role="alert">{error}</p>}
       <button type="submit" class="primary" disabled={busy}>{t("auth.signIn")}</button>
     </form>
