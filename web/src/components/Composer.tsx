@@ -70,7 +70,10 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
     update(next);
     setSuggest(null);
     const pos = suggest.start + inserted.length;
-    requestAnimationFrame(() => area.current?.setSelectionRange(pos, pos));
+    // Only if nothing was typed since: a late frame must not pull the caret back mid-word.
+    requestAnimationFrame(() => {
+      if (area.current && area.current.value === next) area.current.setSelectionRange(pos, pos);
+    });
   };
 
   // Latest values for sends that wait for an upload to finish (Enter pressed while uploading).
