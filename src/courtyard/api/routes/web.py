@@ -8,10 +8,11 @@ inline script or style, nothing from another origin, no framing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Response, get
 from litestar.datastructures import CacheControlHeader
+from litestar.params import PathParameter
 from litestar.static_files import create_static_files_router
 
 CONTENT_SECURITY_POLICY = (
@@ -54,7 +55,7 @@ def web_routes(static_dir: Path | None) -> list[Any]:
         return _html_response(root)
 
     @get(CLIENT_PAGE_TREES, include_in_schema=False, sync_to_thread=False)
-    def client_subpage(rest: Path) -> Response[bytes]:
+    def client_subpage(rest: Annotated[Path, PathParameter()]) -> Response[bytes]:
         """The client's HTML for a page below a channel, invite or admin path."""
         return _html_response(root)
 
