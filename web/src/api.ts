@@ -1,6 +1,6 @@
 // The REST client: cookie session + CSRF header, problem+json errors, session-expiry hook.
 export class ApiError extends Error {
-  constructor(public status: number, public code: string, detail: string) {
+  constructor(public status: number, public code: string, detail: string, public retryAfter: number | null = null) {
     super(detail);
   }
 }
@@ -39,7 +39,8 @@ export async function api<T>(method: string, path: string, body?: unknown, init?
   if (!response.ok) {
     const code = data?.code ?? "error";
     if (response.status === 401 && !path.startsWith("/auth/sign-in") && onUnauthorized) onUnauthorized();
-    throw new ApiError(response.status, code, data?.detail ?? data?.title ?? response.statusText);
+    const retry = Number(response.headers.get("retry-after") ?? "");
+    throw new ApiError(response.status, code, data?.detail ?? data?.title ?? response.statusText, Number.isFinite(retry) && retry > 0 ? retry : null);
   }
   return data as T;
 }

@@ -194,3 +194,57 @@ export function documentTitle(unread: number, channel: string | null, app = "Cou
   const prefix = unread > 0 ? `(${unread > 99 ? "99+" : unread}) ` : "";
   return `${prefix}${channel ? `${channel} · ` : ""}${app}`;
 }
+
+// ---- two-factor sign-in ------------------------------------------------------------------
+
+/** What the person typed as an authenticator code: digits only (spaces and dashes dropped), at most 6. */
+export function cleanTotpInput(text: string): string {
+  return text.replace(/\D+/g, "").slice(0, 6);
+}
+
+/** A complete 6-digit authenticator code. */
+export function isTotpCode(text: string): boolean {
+  return /^\d{6}$/.test(text);
+}
+
+/** The proof to send for the second step: a TOTP code, or a recovery code as typed (the server normalises it). */
+export function secondFactorBody(mode: "code" | "recovery", text: string): { code: string } | { recovery_code: string } {
+  return mode === "code" ? { code: cleanTotpInput(text) } : { recovery_code: text.trim() };
+}
+
+/** Which message explains a refused code: [catalogue key, variables]. */
+export function secondFactorError(status: number, code: string, retryAfter: number | null):
+  { key: "twofa.error.wrong" | "twofa.error.tooMany" | "twofa.error.expired" | "twofa.error.format" | "twofa.error.other"; seconds: number } {
+  if (status === 429) return { key: "twofa.error.tooMany", seconds: Math.max(1, Math.ceil(retryAfter ?? 60)) };
+  if (code === "sign_in_expired") return { key: "twofa.error.expired", seconds: 0 };
+  if (code === "invalid_code_format" || code === "one_code_required") return { key: "twofa.error.format", seconds: 0 };
+  if (code === "invalid_code" || code === "reauthentication_failed" || code === "invalid_credentials") return { key: "twofa.error.wrong", seconds: 0 };
+  return { key: "twofa.error.other", seconds: 0 };
+}
+
+/** The server's SVG QR code as an image URL (shown with <img>, so no script or markup of it runs in the
+ * page). The server's SVG is made for inlining: as a standalone image it needs the SVG namespace, and a
+ * viewBox (from its width and height) lets it scale. */
+export function svgDataUrl(svg: string): string {
+  const open = svg.match(/<svg\b[^>]*>/);
+  let fixed = svg;
+  if (open) {
+    let tag = open[0];
+    if (!/\sxmlns=/.test(tag)) tag = tag.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg"');
+    const w = tag.match(/\swidth="(\d+(?:\.\d+)?)"/);
+    const h = tag.match(/\sheight="(\d+(?:\.\d+)?)"/);
+    if (!/\sviewBox=/.test(tag) && w && h) tag = tag.replace("<svg", `<svg viewBox="0 0 ${w[1]} ${h[1]}"`);
+    fixed = svg.replace(open[0], tag);
+  }
+  return `data:image/svg+xml;charset=utf-8,${encodeURIComponent(fixed)}`;
+}
+
+/** A base32 secret in groups of four, easier to type into an authenticator app. */
+export function groupSecret(secret: string): string {
+  return (secret.replace(/\s+/g, "").match(/.{1,4}/g) ?? []).join(" ");
+}
+
+/** The text of a recovery-codes file: a heading line, then one code a line. */
+export function recoveryCodesFile(heading: string, codes: readonly string[]): string {
+  return `${heading}\n\n${codes.join("\n")}\n`;
+}

@@ -12,7 +12,9 @@ import type { ChannelSummary, HistoryPage, Message, ReactionGroup, SignedIn, Sta
 export interface ChannelMessages { list: Message[]; hasMoreBefore: boolean; hasMoreAfter: boolean; loading: boolean }
 export interface ThreadState { root: Message; replies: Message[]; hasMoreBefore: boolean }
 export type Connection = "connecting" | "online" | "reconnecting";
-export type AuthState = "loading" | "signedOut" | "needsSetup" | "signedIn";
+// mustEnrol: the organisation requires a second factor this user has not set up; only enrolment
+// (and signing out) works until they do.
+export type AuthState = "loading" | "signedOut" | "needsSetup" | "signedIn" | "mustEnrol";
 
 export const auth = signal<AuthState>("loading");
 export const me = signal<User | null>(null);
@@ -85,9 +87,21 @@ export async function boot(): Promise<void> {
     auth.value = "signedIn";
     startSocket();
   } catch (exc) {
-    if (exc instanceof ApiError && exc.status === 401) auth.value = "signedOut";
+    if (mustEnrol(exc)) auth.value = "mustEnrol";
     else auth.value = "signedOut";
   }
+}
+
+/** The server's answer when the organisation requires a second factor this user has not set up. */
+export function mustEnrol(exc: unknown): boolean {
+  return exc instanceof ApiError && exc.status === 403 && exc.code === "two_factor_enrolment_required";
+}
+
+/** Enrolment finished (the forced kind): load everything and carry on as signed in. */
+export async function enrolled(): Promise<void> {
+  await loadState();
+  auth.value = "signedIn";
+  startSocket();
 }
 
 export async function loadState(): Promise<void> {
@@ -121,7 +135,17 @@ async function loadUsers(): Promise<Map<number, User>> {
 export async function signedIn(result: SignedIn): Promise<void> {
   rememberCsrf(result.csrf_token);
   const wasExpired = sessionExpired.value;
-  await loadState();
+  try {
+    await loadState();
+  } catch (exc) {
+    if (!mustEnrol(exc)) throw exc;
+    closeSocket();
+    batch(() => {
+      sessionExpired.value = false;
+      auth.value = "mustEnrol";
+    });
+    return;
+  }
   batch(() => {
     sessionExpired.value = false;
     deactivated.value = false;

@@ -10,6 +10,7 @@ import { InviteSignUp, Setup, SignIn } from "./Auth";
 import { ChannelView } from "./ChannelView";
 import { NewChannelDialog, NewDmDialog, Switcher } from "./Overlays";
 import { AdminPage, SearchPage, SettingsPage } from "./Pages";
+import { ReauthDialog, RequiredEnrolment } from "./TwoFactor";
 import { orderedChannelIds, Sidebar } from "./Sidebar";
 
 function ConnectionBanner() {
@@ -131,6 +132,7 @@ function Main() {
       {switcher && <Switcher onClose={() => setSwitcher(false)} />}
       {dialog === "channel" && <NewChannelDialog onClose={() => setDialog(null)} />}
       {dialog === "dm" && <NewDmDialog onClose={() => setDialog(null)} />}
+      <ReauthDialog />
       {sessionExpired.value && (
         <div class="backdrop"><div class="modal" role="dialog" aria-modal="true" aria-label={t("auth.signIn")}><SignIn expired /></div></div>
       )}
@@ -145,6 +147,7 @@ export function App() {
   if (state === "loading") return <div class="auth-page" aria-busy="true"><p>{t("common.loading")}</p></div>;
   if (state === "needsSetup" || (route.page === "setup" && state !== "signedIn")) return <div class="auth-page"><Setup /></div>;
   if (state === "signedOut") return <div class="auth-page"><SignIn /></div>;
+  if (state === "mustEnrol") return <div class="auth-page"><RequiredEnrolment /></div>;
   if (route.page === "signIn" || route.page === "setup" || route.page === "invite") {
     navigate("/", true);
   }

@@ -1,9 +1,10 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, rememberCsrf } from "../api";
 import { t } from "../i18n";
 import { navigate } from "../router";
 import { deactivated, signedIn } from "../store";
 import type { Invite, SignedIn } from "../types";
+import { SecondFactorStep } from "./TwoFactor";
 
 function errorText(exc: unknown): string {
   return exc instanceof ApiError ? exc.message : String(exc);
@@ -12,50 +13,39 @@ function errorText(exc: unknown): string {
 export function SignIn({ expired = false }: { expired?: boolean }) {
   const [login, setLogin] = useState("");
   const [password, setPassword] = useState("");
-  const [code, setCode] = useState("");
-  const [secondStep, setSecondStep] = useState(false);
-  const codeInput = useRef<HTMLInputElement>(null);
-  useEffect(() => { if (secondStep) codeInput.current?.focus(); }, [secondStep]);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  const [secondStep, setSecondStep] = useState(false);
+  const finish = async (res: SignedIn) => {
+    await signedIn(res);
+    if (!expired && location.pathname === "/sign-in") navigate("/", true);
+  };
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
     setError("");
     try {
-      let res: SignedIn;
-      if (secondStep) {
-        // The pending session's cookie is set; a 6-digit code or a recovery code finishes it.
-        const proof = /^\d{6}$/.test(code.trim()) ? { code: code.trim() } : { recovery_code: code.trim() };
-        res = await api<SignedIn>("POST", "/auth/sign-in/second-factor", { ...proof, session_type: "cookie" });
-      } else {
-        res = await api<SignedIn>("POST", "/auth/sign-in", { login, password, session_type: "cookie" });
-        if (res.second_factor_required) {
-          rememberCsrf(res.csrf_token);
-          setSecondStep(true);
-          return;
-        }
-      }
-      await signedIn(res);
-      if (!expired && location.pathname === "/sign-in") navigate("/", true);
+      const res = await api<SignedIn>("POST", "/auth/sign-in", { login, password, session_type: "cookie" });
+      if (res.second_factor_required) {
+        // A pending session: only the code step accepts it.
+        rememberCsrf(res.csrf_token);
+        setPassword("");
+        setSecondStep(true);
+      } else await finish(res);
     } catch (exc) {
-      setError(t("auth.failed", { detail: errorText(exc) }));
+      if (exc instanceof ApiError && exc.status === 429 && exc.retryAfter !== null) setError(t("auth.failed", { detail: t("twofa.error.tooMany", { seconds: Math.ceil(exc.retryAfter) }) }));
+      else setError(t("auth.failed", { detail: errorText(exc) }));
     } finally {
       setBusy(false);
     }
   };
+  if (secondStep) return <SecondFactorStep onSignedIn={finish} onRestart={() => setSecondStep(false)} />;
   return (
     <form class="auth-card" onSubmit={submit} aria-labelledby="signin-title">
       <h1 id="signin-title">{t("auth.signIn")}</h1>
       {expired && <p class="notice" role="alert">{deactivated.value ? t("auth.deactivated") : t("auth.expired")}</p>}
-      {secondStep ? (
-        <label>{t("auth.code")}<input ref={codeInput} name="code" autoComplete="one-time-code" inputMode="numeric" value={code} onInput={(e) => setCode(e.currentTarget.value)} required autoFocus /></label>
-      ) : (
-        <>
-          <label>{t("auth.login")}<input name="login" autoComplete="username" value={login} onInput={(e) => setLogin(e.currentTarget.value)} required autoFocus /></label>
-          <label>{t("auth.password")}<input name="password" type="password" autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required /></label>
-        </>
-      )}
+      <label>{t("auth.login")}<input name="login" autoComplete="username" value={login} onInput={(e) => setLogin(e.currentTarget.value)} required autoFocus /></label>
+      <label>{t("auth.password")}<input name="password" type="password" autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} required /></label>
       {error && <p class="error" role="alert">{error}</p>}
       <button type="submit" class="primary" disabled={busy}>{t("auth.signIn")}</button>
     </form>

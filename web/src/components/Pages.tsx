@@ -5,6 +5,7 @@ import { navigate } from "../router";
 import { me, userName, users } from "../store";
 import { setTheme, theme, type Theme } from "../theme";
 import type { Invite, Role, SearchResult, User } from "../types";
+import { TwoFactorSettings } from "./TwoFactor";
 
 function Back() {
   return <a href="/" class="back" onClick={(e) => { e.preventDefault(); navigate("/"); }}>← {t("nav.back")}</a>;
@@ -59,6 +60,7 @@ export function SettingsPage() {
         </select>
       </label>
       <label class="row"><input type="checkbox" checked={notify} onChange={(e) => void toggleNotify(e.currentTarget.checked)} />{t("settings.notifications")}</label>
+      <TwoFactorSettings />
     </main>
   );
 }
