@@ -6,6 +6,7 @@ Codes are computed here with pyotp from the key the page shows, as an authentica
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -177,6 +178,37 @@ async def test_the_code_step_in_chinese(browser: Browser, site: Site) -> None:
         await page.get_by_label("验证码").fill(code_after(secret, 30))
         await page.get_by_role("button", name="验证").click()
         await expect(page.get_by_test_id("me")).to_have_text(user.display_name)
+        watched.assert_clean()
+    finally:
+        await watched.context.close()
+
+
+async def test_too_many_wrong_codes_say_how_long_to_wait(browser: Browser, site: Site) -> None:
+    user = await site.person("locked")
+    secret = await enrol_over_api(site.url, user.token)
+    watched = await open_page(browser, site.url)
+    page = watched.page
+    try:
+        await page.goto("/")
+        await sign_in_with_password(page, user.username)
+        code_field = page.get_by_label("Authentication code")
+        alert = page.get_by_role("alert")
+        # Five wrong codes are allowed (second_factor_attempts); each answer clears the field.
+        for _ in range(8):
+            await code_field.fill(wrong_code(secret))
+            await page.get_by_role("button", name="Verify").click()
+            await expect(code_field).to_have_value("")
+            if "Too many" in await alert.inner_text():
+                break
+        await expect(alert).to_have_text(
+            re.compile(r"^Too many wrong codes\. Try again in \d+ seconds\.$")
+        )
+        # Locked: even the right code is refused now, with the same explanation.
+        await code_field.fill(code_after(secret, 30))
+        await page.get_by_role("button", name="Verify").click()
+        await expect(code_field).to_have_value("")
+        await expect(alert).to_contain_text("Too many wrong codes")
+        await expect(page.get_by_test_id("me")).to_have_count(0)
         watched.assert_clean()
     finally:
         await watched.context.close()

@@ -225,8 +225,12 @@ async function checkSession(): Promise<void> {
     await api("GET", "/me");
     connection.value = "reconnecting";
     reconnectTimer = window.setTimeout(openSocket, backoffMs(attempt++));
-  } catch {
-    /* the 401 handler shows the sign-in dialog */
+  } catch (exc) {
+    // 401: the handler shows the sign-in dialog. 403: a second factor became required.
+    if (mustEnrol(exc)) {
+      closeSocket();
+      auth.value = "mustEnrol";
+    }
   }
 }
 
