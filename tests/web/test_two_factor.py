@@ -301,6 +301,21 @@ async def test_required_enrolment_is_the_only_page_until_done(
         await dialog.get_by_label("Password").fill(PASSWORD)
         await dialog.get_by_role("button", name="Confirm").click()
         await expect(dialog).to_have_count(0)
+        regenerated = page.get_by_test_id("recovery-codes").locator("li")
+        await expect(regenerated).to_have_count(10)
+        fresh_codes = [c.strip() for c in await regenerated.all_inner_texts()]
+        await page.get_by_role("button", name="I have stored them").click()
+
+        # Later again, a recovery code confirms it is you as well (once).
+        await asyncio.sleep(REAUTH_MINUTES * 60 + 1)
+        await page.get_by_role("button", name="New recovery codes").click()
+        await expect(dialog).to_be_visible()
+        await dialog.get_by_role("button", name="Use a code instead").click()
+        await expect(dialog.get_by_label("Authentication code")).to_be_visible()
+        await dialog.get_by_role("button", name="Use a recovery code instead").click()
+        await dialog.get_by_label("Recovery code").fill(fresh_codes[0])
+        await dialog.get_by_role("button", name="Confirm").click()
+        await expect(dialog).to_have_count(0)
         await expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
         await page.get_by_role("button", name="I have stored them").click()
 

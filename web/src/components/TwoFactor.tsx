@@ -242,7 +242,7 @@ function Enrol({ onDone, onCancel }: { onDone: () => void; onCancel?: () => void
     <form class="stack enrolment" onSubmit={confirm} data-testid="enrolment">
       <p>{t("twofa.enrol.scan")}</p>
       <img class="qr" src={svgDataUrl(enrolment.qr_svg)} alt={t("twofa.enrol.qrAlt")} data-testid="twofa-qr" />
-      <p>{t("twofa.enrol.secret")}: <code data-testid="twofa-secret">{groupSecret(enrolment.secret)}</code></p>
+      <p class="stack-tight"><span>{t("twofa.enrol.secret")}</span><code data-testid="twofa-secret" class="secret">{groupSecret(enrolment.secret)}</code></p>
       <label>{t("twofa.enrol.uri")}<input readOnly value={enrolment.otpauth_uri} onFocus={(e) => e.currentTarget.select()} /></label>
       <CodeField mode="code" value={code} onInput={setCode} label={t("twofa.enrol.confirmCode")} />
       {error && <p class="error" role="alert">{error}</p>}
