@@ -142,6 +142,7 @@ export async function signedIn(result: SignedIn): Promise<void> {
     closeSocket();
     batch(() => {
       sessionExpired.value = false;
+      deactivated.value = false;
       auth.value = "mustEnrol";
     });
     return;
