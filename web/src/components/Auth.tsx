@@ -33,7 +33,7 @@ export function SignIn({ expired = false }: { expired?: boolean }) {
         setSecondStep(true);
       } else await finish(res);
     } catch (exc) {
-      if (exc instanceof ApiError && exc.status === 429 && exc.retryAfter !== null) setError(t("auth.failed", { detail: t("twofa.error.tooMany", { seconds: Math.ceil(exc.retryAfter) }) }));
+      if (exc instanceof ApiError && exc.status === 429 && exc.retryAfter !== null) setError(t("auth.tooMany", { seconds: Math.ceil(exc.retryAfter) }));
       else setError(t("auth.failed", { detail: errorText(exc) }));
     } finally {
       setBusy(false);
