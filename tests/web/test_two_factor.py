@@ -107,16 +107,16 @@ async def test_enrol_in_preferences_then_sign_in_with_a_code_and_recovery_codes_
         await sign_in_with_password(page, user.username)
         await expect(page.get_by_role("heading", name="Two-step sign-in")).to_be_visible()
         await expect(page.get_by_test_id("me")).to_have_count(0)
-        code_field = page.get_by_label("Authentication code")
+        code_field = page.get_by_label("Authenticator code or recovery code")
         await expect(code_field).to_have_attribute("autocomplete", "one-time-code")
         await expect(code_field).to_have_attribute("inputmode", "numeric")
         await code_field.fill(wrong_code(secret))
-        await page.get_by_role("button", name="Verify").click()
+        await page.get_by_role("button", name="Sign in", exact=True).click()
         await expect(page.get_by_role("alert")).to_contain_text("That code is not right")
         await expect(page.get_by_test_id("me")).to_have_count(0)
         # The next step's code: the one used to enrol cannot be replayed.
         await code_field.fill(code_after(secret, 30))
-        await page.get_by_role("button", name="Verify").click()
+        await page.get_by_role("button", name="Sign in", exact=True).click()
         await expect(page.get_by_test_id("me")).to_have_text("Tess Two")
 
         # A recovery code signs in once.
@@ -124,16 +124,16 @@ async def test_enrol_in_preferences_then_sign_in_with_a_code_and_recovery_codes_
         await sign_in_with_password(page, user.username)
         await page.get_by_role("button", name="Use a recovery code instead").click()
         await page.get_by_label("Recovery code").fill(codes[0])
-        await page.get_by_role("button", name="Verify").click()
+        await page.get_by_role("button", name="Sign in", exact=True).click()
         await expect(page.get_by_test_id("me")).to_have_text("Tess Two")
         await sign_out(page)
         await sign_in_with_password(page, user.username)
         await page.get_by_role("button", name="Use a recovery code instead").click()
         await page.get_by_label("Recovery code").fill(codes[0])
-        await page.get_by_role("button", name="Verify").click()
+        await page.get_by_role("button", name="Sign in", exact=True).click()
         await expect(page.get_by_role("alert")).to_contain_text("That code is not right")
         await page.get_by_label("Recovery code").fill(codes[1].upper())
-        await page.get_by_role("button", name="Verify").click()
+        await page.get_by_role("button", name="Sign in", exact=True).click()
         await expect(page.get_by_test_id("me")).to_have_text("Tess Two")
         await page.get_by_role("link", name="Preferences").click()
         await expect(page.get_by_test_id("twofa-status")).to_have_text(
@@ -175,8 +175,8 @@ async def test_the_code_step_in_chinese(browser: Browser, site: Site) -> None:
         await page.get_by_label("密码").fill(PASSWORD)
         await page.get_by_role("button", name="登录").click()
         await expect(page.get_by_role("heading", name="两步登录")).to_be_visible()
-        await page.get_by_label("验证码").fill(code_after(secret, 30))
-        await page.get_by_role("button", name="验证").click()
+        await page.get_by_label("验证器代码或恢复码").fill(code_after(secret, 30))
+        await page.get_by_role("button", name="登录", exact=True).click()
         await expect(page.get_by_test_id("me")).to_have_text(user.display_name)
         watched.assert_clean()
     finally:
@@ -191,12 +191,12 @@ async def test_too_many_wrong_codes_say_how_long_to_wait(browser: Browser, site:
     try:
         await page.goto("/")
         await sign_in_with_password(page, user.username)
-        code_field = page.get_by_label("Authentication code")
+        code_field = page.get_by_label("Authenticator code or recovery code")
         alert = page.get_by_role("alert")
         # Five wrong codes are allowed (second_factor_attempts); each answer clears the field.
         for _ in range(8):
             await code_field.fill(wrong_code(secret))
-            await page.get_by_role("button", name="Verify").click()
+            await page.get_by_role("button", name="Sign in", exact=True).click()
             await expect(code_field).to_have_value("")
             if "Too many" in await alert.inner_text():
                 break
@@ -205,7 +205,7 @@ async def test_too_many_wrong_codes_say_how_long_to_wait(browser: Browser, site:
         )
         # Locked: even the right code is refused now, with the same explanation.
         await code_field.fill(code_after(secret, 30))
-        await page.get_by_role("button", name="Verify").click()
+        await page.get_by_role("button", name="Sign in", exact=True).click()
         await expect(code_field).to_have_value("")
         await expect(alert).to_contain_text("Too many wrong codes")
         await expect(page.get_by_test_id("me")).to_have_count(0)
@@ -311,7 +311,7 @@ async def test_required_enrolment_is_the_only_page_until_done(
         await page.get_by_role("button", name="New recovery codes").click()
         await expect(dialog).to_be_visible()
         await dialog.get_by_role("button", name="Use a code instead").click()
-        await expect(dialog.get_by_label("Authentication code")).to_be_visible()
+        await expect(dialog.get_by_label("Authenticator code or recovery code")).to_be_visible()
         await dialog.get_by_role("button", name="Use a recovery code instead").click()
         await dialog.get_by_label("Recovery code").fill(fresh_codes[0])
         await dialog.get_by_role("button", name="Confirm").click()
@@ -322,8 +322,8 @@ async def test_required_enrolment_is_the_only_page_until_done(
         # The next sign-in takes a code, straight into the app.
         await sign_out(page)
         await sign_in_with_password(page, user.username)
-        await page.get_by_label("Authentication code").fill(code_after(secret, 30))
-        await page.get_by_role("button", name="Verify").click()
+        await page.get_by_label("Authenticator code or recovery code").fill(code_after(secret, 30))
+        await page.get_by_role("button", name="Sign in", exact=True).click()
         await expect(page.get_by_test_id("me")).to_have_text("New Bie")
         watched.assert_clean()
     finally:

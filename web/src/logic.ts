@@ -207,9 +207,11 @@ export function isTotpCode(text: string): boolean {
   return /^\d{6}$/.test(text);
 }
 
-/** The proof to send for the second step: a TOTP code, or a recovery code as typed (the server normalises it). */
+/** The proof to send for the second step: six digits (spaces ignored) are an authenticator code, anything
+ * else a recovery code as typed (the server normalises it); the recovery mode always sends a recovery code. */
 export function secondFactorBody(mode: "code" | "recovery", text: string): { code: string } | { recovery_code: string } {
-  return mode === "code" ? { code: cleanTotpInput(text) } : { recovery_code: text.trim() };
+  const digits = text.replace(/\s+/g, "");
+  return mode === "code" && isTotpCode(digits) ? { code: digits } : { recovery_code: text.trim() };
 }
 
 /** Which message explains a refused code: [catalogue key, variables]. */

@@ -18,6 +18,8 @@ describe("two-factor input", () => {
   it("sends a TOTP as code and a recovery code as recovery_code", () => {
     expect(secondFactorBody("code", "123 456")).toEqual({ code: "123456" });
     expect(secondFactorBody("recovery", "  abcd-efgh-jkmn-pqrs ")).toEqual({ recovery_code: "abcd-efgh-jkmn-pqrs" });
+    // A recovery code typed into the authenticator field still counts as one.
+    expect(secondFactorBody("code", " abcd-efgh-jkmn-pqrs")).toEqual({ recovery_code: "abcd-efgh-jkmn-pqrs" });
   });
 });
 

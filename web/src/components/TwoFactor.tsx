@@ -1,7 +1,7 @@
 // Two-factor sign-in: the code step of signing in, enrolment (forced or from Preferences),
 // recovery codes, turning it off, and the re-authentication prompt sensitive actions need.
 import { signal } from "@preact/signals";
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, ApiError } from "../api";
 import { t } from "../i18n";
 import {
@@ -22,19 +22,22 @@ function detail(exc: unknown): string {
 
 type CodeMode = "code" | "recovery";
 
-/** One code field: a 6-digit authenticator code, or (switched) a recovery code. */
-function CodeField({ mode, value, onInput, label }: { mode: CodeMode; value: string; onInput: (v: string) => void; label?: string }) {
+/** One code field, focused when it appears: the authenticator's 6-digit code (numeric keypad; a
+ * recovery code typed there is recognised too, except with digitsOnly), or (switched) a recovery code. */
+function CodeField({ mode, value, onInput, label, digitsOnly = false }: { mode: CodeMode; value: string; onInput: (v: string) => void; label?: string; digitsOnly?: boolean }) {
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => { input.current?.focus(); }, [mode]);
   return mode === "code"
     ? (
-      <label key="code">{label ?? t("twofa.code")}
-        <input key="code" name="code" value={value} onInput={(e) => onInput(cleanTotpInput(e.currentTarget.value))}
-          autoComplete="one-time-code" inputMode="numeric" pattern="[0-9]{6}" maxLength={6} required autoFocus />
+      <label key="code">{label ?? t("auth.code")}
+        <input key="code" ref={input} name="code" value={value} onInput={(e) => onInput(digitsOnly ? cleanTotpInput(e.currentTarget.value) : e.currentTarget.value)}
+          autoComplete="one-time-code" inputMode="numeric" maxLength={digitsOnly ? 6 : undefined} required />
       </label>
     )
     : (
       <label key="recovery">{t("twofa.recoveryCode")}
-        <input key="recovery" name="recovery_code" value={value} onInput={(e) => onInput(e.currentTarget.value)}
-          autoComplete="off" autoCapitalize="none" spellcheck={false} required autoFocus />
+        <input key="recovery" ref={input} name="recovery_code" value={value} onInput={(e) => onInput(e.currentTarget.value)}
+          autoComplete="off" autoCapitalize="none" spellcheck={false} required />
       </label>
     );
 }
@@ -48,10 +51,6 @@ export function SecondFactorStep({ onSignedIn, onRestart }: { onSignedIn: (res: 
   const [expired, setExpired] = useState(false);
   const submit = async (e: Event) => {
     e.preventDefault();
-    if (mode === "code" && !isTotpCode(value)) {
-      setError(t("twofa.error.format"));
-      return;
-    }
     setBusy(true);
     setError("");
     try {
@@ -76,9 +75,9 @@ export function SecondFactorStep({ onSignedIn, onRestart }: { onSignedIn: (res: 
       <p>{mode === "code" ? t("twofa.step.intro") : t("twofa.step.introRecovery")}</p>
       {!expired && <CodeField mode={mode} value={value} onInput={setValue} />}
       {error && <p class="error" role="alert">{error}</p>}
-      {!expired && <button type="submit" class="primary" disabled={busy}>{t("twofa.verify")}</button>}
+      {!expired && <button type="submit" class="primary" disabled={busy}>{t("auth.signIn")}</button>}
       {!expired && <button type="button" class="link" onClick={switchMode}>{mode === "code" ? t("twofa.useRecovery") : t("twofa.useApp")}</button>}
-      <button type="button" class="link" onClick={onRestart}>{expired ? t("auth.signIn") : t("twofa.startOver")}</button>
+      <button type="button" class="link" onClick={onRestart}>{t("twofa.startOver")}</button>
     </form>
   );
 }
@@ -244,7 +243,7 @@ function Enrol({ onDone, onCancel }: { onDone: () => void; onCancel?: () => void
       <img class="qr" src={svgDataUrl(enrolment.qr_svg)} alt={t("twofa.enrol.qrAlt")} data-testid="twofa-qr" />
       <p class="stack-tight"><span>{t("twofa.enrol.secret")}</span><code data-testid="twofa-secret" class="secret">{groupSecret(enrolment.secret)}</code></p>
       <label>{t("twofa.enrol.uri")}<input readOnly value={enrolment.otpauth_uri} onFocus={(e) => e.currentTarget.select()} /></label>
-      <CodeField mode="code" value={code} onInput={setCode} label={t("twofa.enrol.confirmCode")} />
+      <CodeField mode="code" value={code} onInput={setCode} label={t("twofa.enrol.confirmCode")} digitsOnly />
       {error && <p class="error" role="alert">{error}</p>}
       <div class="row">
         <button type="submit" class="primary" disabled={busy}>{t("twofa.enrol.confirm")}</button>
