@@ -328,3 +328,44 @@ async def test_required_enrolment_is_the_only_page_until_done(
         watched.assert_clean()
     finally:
         await watched.context.close()
+
+
+async def test_an_administrator_resets_a_lost_second_factor_and_changes_a_role(
+    browser: Browser, site: Site
+) -> None:
+    lost = await site.person("lost", "Lost Device")
+    started = await site.call("POST", "/auth/two-factor/enrolment", lost.token, expect_status=201)
+    await site.call(
+        "POST",
+        "/auth/two-factor/enrolment/confirm",
+        lost.token,
+        {"code": code_after(started["secret"], 0)},
+    )
+    watched = await signed_in_page(browser, site, site.owner, "/admin")
+    page = watched.page
+    try:
+        reset = page.get_by_role("button", name=f"Reset two-factor @{lost.username}")
+        await reset.click()
+        await expect(page.get_by_role("status")).to_contain_text(f"@{lost.username}")
+        # The password alone signs them in again; they enrol anew from there.
+        async with httpx.AsyncClient(base_url=site.url, timeout=15) as client:
+            again = await client.post(
+                "/api/v1/auth/sign-in",
+                json={"login": lost.username, "password": PASSWORD, "session_type": "token"},
+            )
+        assert again.status_code == 200, again.text
+        assert again.json()["second_factor_required"] is False
+        # Nothing left to reset: the refusal is shown, not swallowed.
+        await reset.click()
+        await expect(page.get_by_role("alert")).to_contain_text("no second factor")
+
+        await page.get_by_label(f"Role {lost.username}").select_option("admin")
+        deadline = time.monotonic() + 10
+        while True:
+            profile = await site.call("GET", f"/users/{lost.id}", site.owner.token)
+            if profile["role"] == "admin" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert profile["role"] == "admin"
+    finally:
+        await watched.context.close()

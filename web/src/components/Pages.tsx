@@ -5,7 +5,7 @@ import { navigate } from "../router";
 import { me, userName, users } from "../store";
 import { setTheme, theme, type Theme } from "../theme";
 import type { Invite, Role, SearchResult, User } from "../types";
-import { TwoFactorSettings } from "./TwoFactor";
+import { TwoFactorSettings, withReauth } from "./TwoFactor";
 
 function Back() {
   return <a href="/" class="back" onClick={(e) => { e.preventDefault(); navigate("/"); }}>← {t("nav.back")}</a>;
@@ -72,7 +72,12 @@ export function AdminPage() {
   const [link, setLink] = useState("");
   const [role, setRole] = useState<Role>("member");
   const [error, setError] = useState("");
-  const run = (p: Promise<unknown>) => p.catch((exc) => setError(exc instanceof Error ? exc.message : String(exc)));
+  const [notice, setNotice] = useState("");
+  const run = (p: Promise<unknown>) => {
+    setError("");
+    setNotice("");
+    return p.catch((exc) => setError(exc instanceof Error ? exc.message : String(exc)));
+  };
   const loadInvites = () => run(api<{ invites: Invite[] }>("GET", "/invites").then((r) => setInvites(r.invites)));
   useEffect(() => { void loadInvites(); }, []);
   const all = [...users.value.values()].filter((u) => !u.is_bot).sort((a, b) => a.username.localeCompare(b.username));
@@ -82,6 +87,7 @@ export function AdminPage() {
       <Back />
       <h1 id="admin-title">{t("admin.title")}</h1>
       {error && <p class="error" role="alert">{error}</p>}
+      {notice && <p class="notice" role="status">{notice}</p>}
       <section aria-labelledby="admin-users">
         <h2 id="admin-users">{t("admin.users")}</h2>
         <table class="admin-table">
@@ -91,7 +97,7 @@ export function AdminPage() {
                 <td>{u.display_name} <span class="dim">@{u.username}</span> {u.deactivated && <span class="tag">{t("admin.deactivated")}</span>}</td>
                 <td>
                   <select aria-label={`${t("admin.role")} ${u.username}`} value={u.role} disabled={u.id === me.value?.id}
-                    onChange={(e) => void run(api<User>("PUT", `/users/${u.id}/role`, { role: e.currentTarget.value }).then(setUser))}>
+                    onChange={(e) => { const role = e.currentTarget.value; void run(withReauth(() => api<User>("PUT", `/users/${u.id}/role`, { role })).then(setUser)); }}>
                     {ROLES.map((r) => <option key={r} value={r}>{t(`role.${r}`)}</option>)}
                   </select>
                 </td>
@@ -99,6 +105,12 @@ export function AdminPage() {
                   {u.id !== me.value?.id && (u.deactivated
                     ? <button type="button" onClick={() => void run(api<User>("POST", `/users/${u.id}/reactivate`).then(setUser))}>{t("admin.reactivate")}</button>
                     : <button type="button" class="danger" onClick={() => void run(api<User>("POST", `/users/${u.id}/deactivate`).then(setUser))}>{t("admin.deactivate")}</button>)}
+                  {u.id !== me.value?.id && !u.deactivated && (
+                    <button type="button" aria-label={`${t("admin.resetTwoFactor")} @${u.username}`}
+                      onClick={() => void run(withReauth(() => api("DELETE", `/users/${u.id}/two-factor`)).then(() => setNotice(t("admin.twoFactorReset", { name: u.username }))))}>
+                      {t("admin.resetTwoFactor")}
+                    </button>
+                  )}
                 </td>
               </tr>
             ))}
