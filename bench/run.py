@@ -1183,27 +1183,10 @@ class Bench:
             before = rng.randint(51, last_seq[channel_id])
             paths.append(f"/api/v1/channels/{channel_id}/messages?limit=50&before={before}")
         server = install.servers[0]
-        serial = await self.pub.call(
-            {
-                "cmd": "reads",
-                "port": install.ports[0],
-                "paths": paths,
-                "token": install.owner_token,
-                "concurrency": 1,
-                "duration": 60,
-                "max_count": len(paths),
-            }
-        )
+        serial = await self._reads(install, paths, concurrency=1, duration=60, serial=True)
         with Window([server.pid], self.load_pids) as window:
-            concurrent = await self.pub.call(
-                {
-                    "cmd": "reads",
-                    "port": install.ports[0],
-                    "paths": paths,
-                    "token": install.owner_token,
-                    "concurrency": 16,
-                    "duration": sizes.s7_concurrent_s,
-                }
+            concurrent = await self._reads(
+                install, paths, concurrency=16, duration=sizes.s7_concurrent_s
             )
         repo = await corpus.repository_latency(
             install.database_url, channel_ids, last_seq, min(2000, sizes.s7_serial)
@@ -1231,6 +1214,29 @@ class Bench:
             f"{result['concurrent16']['requests_per_s']:,.0f} req/s at 16 concurrent"
         )
         return result
+
+    async def _reads(
+        self,
+        install: Install,
+        paths: list[str],
+        *,
+        concurrency: int,
+        duration: float,
+        serial: bool = False,
+    ) -> Any:
+        """GET ``paths`` through the publisher's readers; ``serial`` reads each path once."""
+        assert self.pub is not None
+        request: dict[str, Any] = {
+            "cmd": "reads",
+            "port": install.ports[0],
+            "paths": paths,
+            "token": install.owner_token,
+            "concurrency": concurrency,
+            "duration": duration,
+        }
+        if serial:
+            request["max_count"] = len(paths)
+        return await self.pub.call(request)
 
     async def s8_search(self, main: Install) -> None:
         sizes = self.sizes
@@ -1273,27 +1279,10 @@ class Bench:
         await self.start_servers(install)
         paths = corpus.search_paths(texts)
         server = install.servers[0]
-        serial = await self.pub.call(
-            {
-                "cmd": "reads",
-                "port": install.ports[0],
-                "paths": paths,
-                "token": install.owner_token,
-                "concurrency": 1,
-                "duration": 120,
-                "max_count": len(paths),
-            }
-        )
+        serial = await self._reads(install, paths, concurrency=1, duration=120, serial=True)
         with Window([server.pid], self.load_pids) as window:
-            concurrent = await self.pub.call(
-                {
-                    "cmd": "reads",
-                    "port": install.ports[0],
-                    "paths": paths,
-                    "token": install.owner_token,
-                    "concurrency": 8,
-                    "duration": sizes.s7_concurrent_s,
-                }
+            concurrent = await self._reads(
+                install, paths, concurrency=8, duration=sizes.s7_concurrent_s
             )
         upload = await upload_memory(install.ports[0], install.owner_token, server.pid)
         self.log(
