@@ -46,8 +46,10 @@ async def server(databases: DatabaseFactory, workdir: Path) -> AsyncIterator[Ser
 async def trickle(port: int, head: bytes, drip: bytes) -> tuple[float, bytes]:
     """Send ``head``, then ``drip`` one byte every 0.1 s until the server closes the
     connection; returns how long that took and what the server answered."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    # The clock starts before connecting: the server's deadline runs from its accept, which
+    # can come before this (busy) loop gets back from open_connection.
     started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(head)
     answer = b""
 
