@@ -233,6 +233,7 @@ class Generator:
         max_count = int(cmd.get("max_count", 1_000_000))
         pool = self._pool(host, int(cmd["port"]), concurrency, cmd.get("src_ips") or [])
         lat: list[float] = []
+        server_ms: list[float] = []
         status: Counter[str] = Counter()
         errors: Counter[str] = Counter()
         counter = [0]
@@ -245,7 +246,9 @@ class Generator:
                 counter[0] += 1
                 began = time.perf_counter()
                 try:
-                    code, _ = await pool.request("GET", paths[i % len(paths)], None, token)
+                    code, _ = await pool.request(
+                        "GET", paths[i % len(paths)], None, token, server_ms
+                    )
                 except Exception as exc:
                     errors[type(exc).__name__] += 1
                     continue
@@ -258,6 +261,7 @@ class Generator:
             "status": dict(status),
             "errors": dict(errors),
             "lat_ms": lat,
+            "server_ms": server_ms,
             "elapsed": time.monotonic() - start,
         }
 

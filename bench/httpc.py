@@ -51,6 +51,8 @@ class _Conn(asyncio.Protocol):
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.body: list[bytes] = []
         self.closed = False
+        # The server's own time for the last response (Server-Timing app;dur=), when it says.
+        self.server_ms: float | None = None
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -73,6 +75,13 @@ class _Conn(asyncio.Protocol):
             self.waiter.set_exception(exc)
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.server_ms = None
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 13 and name.lower() == b"server-timing" and value.startswith(b"app;dur="):
+            self.server_ms = float(value[8:])
+
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
@@ -126,8 +135,12 @@ class HTTPPool:
         path: str,
         body: Any = None,
         token: str | None = None,
+        server_ms: list[float] | None = None,
     ) -> tuple[int, bytes]:
-        """(status, body); raises HTTPError, OSError or TimeoutError on transport failure."""
+        """(status, body); raises HTTPError, OSError or TimeoutError on transport failure.
+
+        ``server_ms`` collects the server's own time per response from its Server-Timing
+        header (the benchmark servers turn it on)."""
         head = [f"{method} {path} HTTP/1.1".encode(), b"Host: " + self._host_header]
         if token:
             head.append(b"Authorization: Bearer " + token.encode())
@@ -154,6 +167,8 @@ class HTTPPool:
                 if conn.transport is not None:
                     conn.transport.abort()
                 raise
+            if server_ms is not None and conn.server_ms is not None:
+                server_ms.append(conn.server_ms)
             if not conn.closed:
                 self._idle.append(conn)
             return result

@@ -131,6 +131,9 @@ BENCH_ENV = {
     # Load generators run from loopback far above any per-user or per-address limit.
     "COURTYARD_RATE_LIMITS__ENABLED": "false",
     "COURTYARD_SERVER__API_DOCS": "false",
+    # Server-Timing on every response: S7/S8 report the server's own time next to the
+    # round trip the generator sees.
+    "COURTYARD_SERVER__TIMING_HEADER": "true",
     "COURTYARD_REALTIME__MAX_CONNECTIONS_PER_IP": "1000000",
     "COURTYARD_REALTIME__MAX_CONNECTIONS_PER_USER": "1000",
     "COURTYARD_MESSAGING__MAX_PAGE_SIZE": "200",

@@ -152,10 +152,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     for key, value in s7.items():
         if not isinstance(value, dict) or "serial_http_ms" not in value:
             continue
-        p99 = value["serial_http_ms"].get("p99")
+        # The target is server-side: the server's own Server-Timing figure when the run has
+        # it (runs before it existed only have the round trip, which is judged instead).
+        http_p99 = value["serial_http_ms"].get("p99")
+        p99 = _get(value, "serial_server_ms", "p99") or http_p99
         parts.append(
-            f"{key}: p99 {fmt(p99, 2)} ms HTTP, {fmt(_get(value, 'repository_ms', 'p99'), 2)} ms"
-            " repository"
+            f"{key}: p99 {fmt(p99, 2)} ms server-side, {fmt(http_p99, 2)} ms HTTP round trip, "
+            f"{fmt(_get(value, 'repository_ms', 'p99'), 2)} ms repository"
         )
         if value["messages"] >= 10_000_000 or results.get("mode") == "short":
             good = (p99 or 1e9) <= 2

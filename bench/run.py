@@ -1198,6 +1198,7 @@ class Bench:
             "channels": len(channel_ids),
             "corpus": filled,
             "serial_http_ms": summary(serial["lat_ms"]),
+            "serial_server_ms": summary(serial.get("server_ms") or []),
             "serial_status": serial["status"],
             "repository_ms": summary(repo),
             "concurrent16": {
@@ -1209,7 +1210,9 @@ class Bench:
         }
         self.log(
             f"S7 {backend} {total:,}: serial HTTP p50 {result['serial_http_ms']['p50']:.2f} "
-            f"p99 {result['serial_http_ms']['p99']:.2f} ms; repository p99 "
+            f"p99 {result['serial_http_ms']['p99']:.2f} ms; server-side (Server-Timing) p50 "
+            f"{result['serial_server_ms'].get('p50', 0):.2f} p99 "
+            f"{result['serial_server_ms'].get('p99', 0):.2f} ms; repository p99 "
             f"{result['repository_ms']['p99']:.2f} ms; "
             f"{result['concurrent16']['requests_per_s']:,.0f} req/s at 16 concurrent"
         )

@@ -361,7 +361,13 @@ def build_application(
         ],
     )
     return Application(
-        asgi=with_edge(litestar, firewall=firewall, limits=limits, hsts=hsts_value(settings)),
+        asgi=with_edge(
+            litestar,
+            firewall=firewall,
+            limits=limits,
+            hsts=hsts_value(settings),
+            timing=settings.server.timing_header,
+        ),
         litestar=litestar,
         ws_protocol=endpoint.protocol_factory(),
         services=services,

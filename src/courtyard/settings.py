@@ -50,6 +50,13 @@ class ServerSettings(_Section):
         description="Largest JSON request body accepted; larger bodies get 413 while streaming.",
     )
     api_docs: bool = Field(True, description="Serve the browsable API docs at /api/v1/docs.")
+    timing_header: bool = Field(
+        False,
+        description="Add `Server-Timing: app;dur=<ms>` to every HTTP response: the time from "
+        "the request reaching Courtyard to its response headers. Off by default because it "
+        "tells every client how long the server worked; the benchmarks turn it on to measure "
+        "server-side latency.",
+    )
     static_dir: Path = Field(
         Path("web/dist"),
         description="Built browser assets (`make build`), served under /static/. The API docs "

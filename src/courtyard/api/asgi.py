@@ -162,10 +162,11 @@ def with_edge(
     firewall: Firewall | None = None,
     limits: RateLimits | None = None,
     hsts: str | None = None,
+    timing: bool = False,
 ) -> ASGIApp:
     """The application behind the edge middleware, which sees every request (even unrouted):
     security headers outermost (so refusals carry them too), then the firewall and rate limits."""
     inner: ASGIApp = app
     if firewall is not None:
         inner = NetworkEdge(app, firewall, limits)
-    return EdgeMiddleware(inner, hsts=hsts)
+    return EdgeMiddleware(inner, hsts=hsts, timing=timing)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -57,14 +58,16 @@ _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.D
 class EdgeMiddleware:
     """First thing every HTTP request meets."""
 
-    def __init__(self, app: ASGIApp, *, hsts: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: str | None = None, timing: bool = False) -> None:
         self.app = app
         self.hsts = hsts.encode() if hsts else None
+        self.timing = timing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter() if self.timing else None
         request_id = _incoming_request_id(scope) or secrets.token_hex(8)
         token = request_id_var.set(request_id)
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
@@ -77,7 +80,7 @@ class EdgeMiddleware:
                     send, 400, "nul_character", "URLs must not contain NUL characters", extra
                 )
                 return
-            wrapped = _with_headers(send, extra, scope["path"])
+            wrapped = _with_headers(send, extra, scope["path"], started)
             if scope["method"] == "HEAD":
                 # HEAD is GET without the body (RFC 9110 9.3.2), for every GET route at once:
                 # monitors and `curl -I` probe with it.
@@ -99,7 +102,9 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], path: str) -> Send:
+def _with_headers(
+    send: Send, extra: list[tuple[bytes, bytes]], path: str, started: float | None
+) -> Send:
     api = path.startswith("/api/")
 
     async def wrapped(message: Message) -> None:
@@ -110,6 +115,9 @@ def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], path: str) -> Se
             headers.extend(h for h in extra if h[0] not in present)
             if api and b"cache-control" not in present:
                 headers.append((b"cache-control", b"no-store"))
+            if started is not None:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                headers.append((b"server-timing", b"app;dur=%.3f" % elapsed_ms))
             message = cast("Message", {**message, "headers": headers})
         await send(message)
 

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 
 from courtyard.domain.files import Attachment
 from courtyard.domain.messages import (
@@ -24,8 +41,7 @@ from courtyard.storage.repositories._base import (
     load_ids,
     translating_unique,
 )
-from courtyard.storage.repositories.files import FileRepository
-from courtyard.storage.schema import mentions, message_versions, messages, reactions
+from courtyard.storage.schema import files, mentions, message_versions, messages, reactions
 from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micros
 
 
@@ -205,31 +221,12 @@ class MessageRepository(Repository):
         return (await self.hydrate([row]))[0] if row else None
 
     async def hydrate(self, rows: Sequence[Row[Any]]) -> list[Message]:
-        """Turn rows into Messages, loading reactions and mentions in two batched queries."""
+        """Turn rows of ``select(messages)`` into Messages, with reactions, mentions and files
+        loaded in one more statement."""
         if not rows:
             return []
-        ids = [row.id for row in rows]
-        reaction_rows = await self.conn.execute(
-            select(reactions.c.message_id, reactions.c.emoji, reactions.c.user_id)
-            .where(reactions.c.message_id.in_(ids))
-            .order_by(reactions.c.message_id, reactions.c.created_at, reactions.c.user_id)
-        )
-        grouped: dict[int, dict[str, list[int]]] = defaultdict(dict)
-        for rrow in reaction_rows:
-            grouped[rrow.message_id].setdefault(rrow.emoji, []).append(rrow.user_id)
-        mention_rows = await self.conn.execute(
-            select(mentions.c.message_id, mentions.c.user_id)
-            .where(mentions.c.message_id.in_(ids))
-            .order_by(mentions.c.user_id)
-        )
-        mentioned: dict[int, list[int]] = defaultdict(list)
-        for mrow in mention_rows:
-            mentioned[mrow.message_id].append(mrow.user_id)
-        attachments = await FileRepository(self.conn).attachments(ids)
-        return [
-            _message(row, grouped.get(row.id, {}), mentioned.get(row.id, []), attachments)
-            for row in rows
-        ]
+        extras = await self.conn.execute(_EXTRAS_BY_IDS, {"ids": [row[_ID] for row in rows]})
+        return _assemble(rows, extras)
 
     async def get_many(self, message_ids: Sequence[int]) -> list[Message]:
         """Several messages, hydrated, in the order of ``message_ids`` (missing ones left out)."""
@@ -244,51 +241,61 @@ class MessageRepository(Repository):
     async def page(
         self, channel_id: int, request: PageRequest, *, thread_root_id: int | None = None
     ) -> HistoryPage:
-        """A window of top-level channel history, or of one thread's replies."""
-        scope: ColumnElement[bool]
-        if thread_root_id is None:
-            scope = (messages.c.channel_id == channel_id) & messages.c.thread_root_id.is_(None)
-        else:
-            scope = messages.c.thread_root_id == thread_root_id
-        base = select(messages).where(scope)
+        """A window of top-level channel history, or of one thread's replies.
+
+        Every statement here is built once at import (see :class:`_PageStatements`), and the
+        window's reactions, mentions and files come in one statement over the window's seq
+        range: the page costs three or four statements whatever its size.
+        """
+        statements = _THREAD_PAGE if thread_root_id is not None else _CHANNEL_PAGE
+        scope_id = thread_root_id if thread_root_id is not None else channel_id
         limit = request.limit
+        more_before = more_after = False
         if request.around is not None:
             half = max(limit // 2, 1)
-            older = await self._fetch(base.where(messages.c.seq < request.around), half, desc=True)
-            newer = await self._fetch(
-                base.where(messages.c.seq >= request.around), limit - half, desc=False
+            older, more_before = await self._fetch(
+                statements.before, scope_id, request.around, half
             )
-            rows = list(reversed(older[0])) + newer[0]
-            more_before, more_after = older[1], newer[1]
+            newer, more_after = await self._fetch(
+                statements.from_, scope_id, request.around, limit - half
+            )
+            rows = older[::-1] + newer
         elif request.after is not None:
-            rows, more_after = await self._fetch(
-                base.where(messages.c.seq > request.after), limit, desc=False
+            rows, more_after = await self._fetch(statements.after, scope_id, request.after, limit)
+            if request.after > 0:
+                more_before = await self._exists(statements.at_or_before, scope_id, request.after)
+        elif request.before is not None:
+            newest_first, more_before = await self._fetch(
+                statements.before, scope_id, request.before, limit
             )
-            more_before = request.after > 0 and await self._exists(
-                base.where(messages.c.seq <= request.after)
-            )
+            rows = newest_first[::-1]
+            more_after = await self._exists(statements.at_or_after, scope_id, request.before)
         else:
-            stmt = base if request.before is None else base.where(messages.c.seq < request.before)
-            newest_first, more_before = await self._fetch(stmt, limit, desc=True)
-            rows = list(reversed(newest_first))
-            more_after = request.before is not None and await self._exists(
-                base.where(messages.c.seq >= request.before)
-            )
+            newest_first, more_before = await self._fetch(statements.latest, scope_id, 0, limit)
+            rows = newest_first[::-1]
+        if not rows:
+            return HistoryPage(messages=[], has_more_before=more_before, has_more_after=more_after)
+        extras = await self.conn.execute(
+            statements.extras, {"scope_id": scope_id, "low": rows[0][_SEQ], "high": rows[-1][_SEQ]}
+        )
         return HistoryPage(
-            messages=await self.hydrate(rows),
+            messages=_assemble(rows, extras),
             has_more_before=more_before,
             has_more_after=more_after,
         )
 
-    async def _fetch(self, stmt: Any, limit: int, *, desc: bool) -> tuple[list[Row[Any]], bool]:
-        order = messages.c.seq.desc() if desc else messages.c.seq.asc()
-        rows = list(await self.conn.execute(stmt.order_by(order).limit(limit + 1)))
+    async def _fetch(
+        self, statement: Select[Any], scope_id: int, seq: int, limit: int
+    ) -> tuple[list[Row[Any]], bool]:
+        """Up to ``limit`` rows, reading one more to learn whether there are more."""
+        rows = list(
+            await self.conn.execute(statement, {"scope_id": scope_id, "seq": seq, "n": limit + 1})
+        )
         return rows[:limit], len(rows) > limit
 
-    async def _exists(self, stmt: Any) -> bool:
-        return (
-            await self.conn.execute(stmt.with_only_columns(messages.c.id).limit(1))
-        ).first() is not None
+    async def _exists(self, statement: Select[Any], scope_id: int, seq: int) -> bool:
+        found = await self.conn.execute(statement, {"scope_id": scope_id, "seq": seq})
+        return found.first() is not None
 
     async def update_text(
         self,
@@ -472,32 +479,211 @@ def _groups(grouped: dict[str, list[int]]) -> list[ReactionGroup]:
     ]
 
 
+# Rows are read by position: ``row.name`` costs a lookup per column on SQLAlchemy's Row, which
+# was the largest single cost of a 50-message page.
+_COLUMN = {column.name: index for index, column in enumerate(messages.columns)}
+_ID = _COLUMN["id"]
+_SEQ = _COLUMN["seq"]
+
+
+def _assemble(rows: Sequence[Any], extras: Iterable[Any]) -> list[Message]:
+    """Messages from their rows plus the rows of :func:`_extras` (reactions, mentions, files)."""
+    reacted: dict[int, dict[str, list[int]]] = defaultdict(dict)
+    mentioned: dict[int, list[int]] = defaultdict(list)
+    attached: dict[int, list[Attachment]] = defaultdict(list)
+    for kind, message_id, name, number, _order, media_type, size, width, height, thumb in extras:
+        if kind == _REACTION:
+            reacted[message_id].setdefault(name, []).append(number)
+        elif kind == _MENTION:
+            mentioned[message_id].append(number)
+        else:
+            attached[message_id].append(
+                Attachment(
+                    id=number,
+                    name=name,
+                    media_type=media_type,
+                    size=size,
+                    width=width,
+                    height=height,
+                    has_thumbnail=bool(thumb),
+                )
+            )
+    return [_message(row, reacted, mentioned, attached) for row in rows]
+
+
+_NO_REACTIONS: dict[str, list[int]] = {}
+
+
 def _message(
-    row: Row[Any],
-    reaction_map: dict[str, list[int]],
-    mentioned: list[int],
-    attachments: dict[int, list[Attachment]],
+    row: Any,
+    reacted: dict[int, dict[str, list[int]]],
+    mentioned: dict[int, list[int]],
+    attached: dict[int, list[Attachment]],
 ) -> Message:
-    deleted = row.deleted_at is not None
+    (
+        message_id,
+        channel_id,
+        seq,
+        sender_id,
+        text,
+        created_at,
+        edited_at,
+        _version,
+        deleted_at,
+        _deleted_by,
+        thread_root_id,
+        reply_count,
+        last_reply_at,
+        reply_participant_ids,
+        pinned_at,
+        pinned_by,
+        mentions_channel,
+        mentions_here,
+        client_message_id,
+    ) = row
+    deleted = deleted_at is not None
     return Message(
-        id=row.id,
-        channel_id=row.channel_id,
-        seq=row.seq,
-        sender_id=row.sender_id,
-        text="" if deleted else row.text,
-        created_at=from_micros(row.created_at),
-        edited_at=maybe_from_micros(row.edited_at),
-        deleted_at=maybe_from_micros(row.deleted_at),
-        thread_root_id=row.thread_root_id,
-        reply_count=row.reply_count,
-        last_reply_at=maybe_from_micros(row.last_reply_at),
-        reply_participant_ids=load_ids(row.reply_participant_ids),
-        reactions=_groups(reaction_map),
-        pinned_at=maybe_from_micros(row.pinned_at),
-        pinned_by=row.pinned_by,
-        mentioned_user_ids=mentioned,
-        mentions_channel=bool(row.mentions_channel),
-        mentions_here=bool(row.mentions_here),
-        client_message_id=row.client_message_id,
-        attachments=[] if deleted else attachments.get(row.id, []),
+        id=message_id,
+        channel_id=channel_id,
+        seq=seq,
+        sender_id=sender_id,
+        text="" if deleted else text,
+        created_at=from_micros(created_at),
+        edited_at=maybe_from_micros(edited_at),
+        deleted_at=maybe_from_micros(deleted_at),
+        thread_root_id=thread_root_id,
+        reply_count=reply_count,
+        last_reply_at=maybe_from_micros(last_reply_at),
+        reply_participant_ids=load_ids(reply_participant_ids),
+        reactions=_groups(reacted.get(message_id, _NO_REACTIONS)),
+        pinned_at=maybe_from_micros(pinned_at),
+        pinned_by=pinned_by,
+        mentioned_user_ids=mentioned.get(message_id, []),
+        mentions_channel=bool(mentions_channel),
+        mentions_here=bool(mentions_here),
+        client_message_id=client_message_id,
+        attachments=[] if deleted else attached.get(message_id, []),
     )
+
+
+# The unpacking in _message follows the table's column order; a new column must be added there.
+_MESSAGE_WIDTH = 19
+assert len(messages.columns) == _MESSAGE_WIDTH, "update _message for the new messages column"
+
+# --- statements built once ------------------------------------------------------------------
+_REACTION, _MENTION, _FILE = 0, 1, 2
+
+
+def _extras(reaction_filter: Any, mention_filter: Any, file_filter: Any, join: bool) -> Any:
+    """One statement for the reactions, mentions and files of a set of messages.
+
+    Rows are (kind, message_id, name, number, order, media_type, size, width, height, thumb):
+    a reaction is (emoji, user_id, created_at), a mention (user_id), a file (name, id,
+    position, its media type, size, dimensions and whether it has a thumbnail). Ordered so
+    that reactions come in the order they were given, mentions by user and files by position.
+    """
+    nothing = null()
+    reaction_rows = select(
+        literal_column(str(_REACTION), Integer).label("kind"),
+        reactions.c.message_id,
+        reactions.c.emoji.label("name"),
+        reactions.c.user_id.label("number"),
+        reactions.c.created_at.label("ordinal"),
+        cast(nothing, String).label("media_type"),
+        cast(nothing, BigInteger).label("size"),
+        cast(nothing, Integer).label("width"),
+        cast(nothing, Integer).label("height"),
+        cast(nothing, Boolean).label("thumb"),
+    )
+    mention_rows = select(
+        literal_column(str(_MENTION), Integer),
+        mentions.c.message_id,
+        cast(nothing, String),
+        mentions.c.user_id,
+        cast(nothing, BigInteger),
+        cast(nothing, String),
+        cast(nothing, BigInteger),
+        cast(nothing, Integer),
+        cast(nothing, Integer),
+        cast(nothing, Boolean),
+    )
+    file_rows = select(
+        literal_column(str(_FILE), Integer),
+        files.c.message_id,
+        files.c.name,
+        files.c.id,
+        cast(files.c.position, BigInteger),
+        files.c.media_type,
+        files.c.size,
+        files.c.width,
+        files.c.height,
+        files.c.thumbnail_key.is_not(None),
+    )
+    if join:
+        reaction_rows = reaction_rows.join_from(
+            reactions, messages, messages.c.id == reactions.c.message_id
+        )
+        mention_rows = mention_rows.join_from(
+            mentions, messages, messages.c.id == mentions.c.message_id
+        )
+        file_rows = file_rows.join_from(files, messages, messages.c.id == files.c.message_id)
+    combined = union_all(
+        reaction_rows.where(reaction_filter),
+        mention_rows.where(mention_filter),
+        file_rows.where(file_filter),
+    ).subquery()
+    return select(combined).order_by(
+        combined.c.kind, combined.c.message_id, combined.c.ordinal, combined.c.number
+    )
+
+
+_EXTRAS_BY_IDS = _extras(
+    reactions.c.message_id.in_(bindparam("ids", expanding=True)),
+    mentions.c.message_id.in_(bindparam("ids", expanding=True)),
+    files.c.message_id.in_(bindparam("ids", expanding=True)),
+    join=False,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _PageStatements:
+    """The statements of :meth:`MessageRepository.page` for one scope (channel or thread).
+
+    Parameters: ``scope_id`` (the channel or thread root), ``seq``, ``n`` (rows to read);
+    ``extras`` takes ``low`` and ``high``, the window's first and last seq.
+    """
+
+    latest: Select[Any]
+    before: Select[Any]
+    after: Select[Any]
+    from_: Select[Any]
+    at_or_before: Select[Any]
+    at_or_after: Select[Any]
+    extras: Any
+
+    @classmethod
+    def build(cls, thread: bool) -> _PageStatements:
+        scope: ColumnElement[bool] = (
+            messages.c.thread_root_id == bindparam("scope_id")
+            if thread
+            else (messages.c.channel_id == bindparam("scope_id"))
+            & messages.c.thread_root_id.is_(None)
+        )
+        seq: Any = bindparam("seq")
+        rows: Any = bindparam("n")
+        base = select(messages).where(scope)
+        probe = select(messages.c.id).where(scope)
+        window = scope & messages.c.seq.between(bindparam("low"), bindparam("high"))
+        return cls(
+            latest=base.order_by(messages.c.seq.desc()).limit(rows),
+            before=base.where(messages.c.seq < seq).order_by(messages.c.seq.desc()).limit(rows),
+            after=base.where(messages.c.seq > seq).order_by(messages.c.seq).limit(rows),
+            from_=base.where(messages.c.seq >= seq).order_by(messages.c.seq).limit(rows),
+            at_or_before=probe.where(messages.c.seq <= seq).limit(1),
+            at_or_after=probe.where(messages.c.seq >= seq).limit(1),
+            extras=_extras(window, window, window, join=True),
+        )
+
+
+_CHANNEL_PAGE = _PageStatements.build(thread=False)
+_THREAD_PAGE = _PageStatements.build(thread=True)
