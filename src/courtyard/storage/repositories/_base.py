@@ -53,7 +53,7 @@ def dump_ids(ids: list[int]) -> str:
 
 def load_ids(raw: str | None) -> list[int]:
     """Inverse of :func:`dump_ids`."""
-    if not raw:
+    if not raw or raw == "[]":  # most rows: no parse for the empty list
         return []
     value = orjson.loads(raw)
     return [int(item) for item in value]

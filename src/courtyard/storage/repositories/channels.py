@@ -317,26 +317,10 @@ class ChannelRepository(Repository):
         self, channel_id: int, user_id: int
     ) -> tuple[Channel, Membership | None] | None:
         """A channel (without conversation member ids) and the user's membership, one query."""
-        row = (
-            await self.conn.execute(
-                select(
-                    channels,
-                    memberships.c.user_id.label("member_user_id"),
-                    memberships.c.joined_at,
-                    memberships.c.last_read_seq,
-                    memberships.c.muted,
-                    memberships.c.starred,
-                )
-                .outerjoin(
-                    memberships,
-                    and_(
-                        memberships.c.channel_id == channels.c.id,
-                        memberships.c.user_id == user_id,
-                    ),
-                )
-                .where(channels.c.id == channel_id)
-            )
-        ).first()
+        found = await self.conn.execute(
+            _CHANNEL_WITH_MEMBERSHIP, {"channel_id": channel_id, "user_id": user_id}
+        )
+        row = found.first()
         if row is None:
             return None
         membership = None
@@ -485,3 +469,25 @@ class ChannelRepository(Repository):
             )
         ).first()
         return row is not None
+
+
+# Every read and every send checks access with this statement: built once, so a request does
+# not pay for constructing it and computing its cache key.
+_CHANNEL_WITH_MEMBERSHIP = (
+    select(
+        channels,
+        memberships.c.user_id.label("member_user_id"),
+        memberships.c.joined_at,
+        memberships.c.last_read_seq,
+        memberships.c.muted,
+        memberships.c.starred,
+    )
+    .outerjoin(
+        memberships,
+        and_(
+            memberships.c.channel_id == channels.c.id,
+            memberships.c.user_id == bindparam("user_id"),
+        ),
+    )
+    .where(channels.c.id == bindparam("channel_id"))
+)

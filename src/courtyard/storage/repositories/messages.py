@@ -511,9 +511,6 @@ def _assemble(rows: Sequence[Any], extras: Iterable[Any]) -> list[Message]:
     return [_message(row, reacted, mentioned, attached) for row in rows]
 
 
-_NO_REACTIONS: dict[str, list[int]] = {}
-
-
 def _message(
     row: Any,
     reacted: dict[int, dict[str, list[int]]],
@@ -555,7 +552,7 @@ def _message(
         reply_count=reply_count,
         last_reply_at=maybe_from_micros(last_reply_at),
         reply_participant_ids=load_ids(reply_participant_ids),
-        reactions=_groups(reacted.get(message_id, _NO_REACTIONS)),
+        reactions=_groups(reacted[message_id]) if message_id in reacted else [],
         pinned_at=maybe_from_micros(pinned_at),
         pinned_by=pinned_by,
         mentioned_user_ids=mentioned.get(message_id, []),
