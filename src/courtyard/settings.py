@@ -240,6 +240,15 @@ class RealtimeSettings(_Section):
     frame_burst: int = Field(
         60, ge=1, le=100000, description="Burst of client messages allowed above the rate."
     )
+    max_pending_sends: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="message.send frames one socket may have waiting for their message.ack "
+        "or message.error; more are refused with too_many_pending_sends. Sends are not counted "
+        "against frames_per_second; they share the per-user rate_limits.writes_* bucket with "
+        "HTTP sends.",
+    )
     max_connections_per_user: int = Field(
         30, ge=1, le=10000, description="Simultaneous sockets per user."
     )
