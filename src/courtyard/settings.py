@@ -235,7 +235,11 @@ class RealtimeSettings(_Section):
         description="Largest message a client may send (close 1009 above).",
     )
     frames_per_second: float = Field(
-        20.0, gt=0, le=10000, description="Sustained client messages per second per socket."
+        20.0,
+        gt=0,
+        le=10000,
+        description="Sustained client messages per second per socket (message.send excepted: "
+        "see max_pending_sends).",
     )
     frame_burst: int = Field(
         60, ge=1, le=100000, description="Burst of client messages allowed above the rate."
@@ -490,7 +494,8 @@ class RateLimitSettings(_Section):
         gt=0,
         le=100_000,
         description="Event-socket messages per user over all their sockets in one process "
-        "(each socket also has realtime.frames_per_second).",
+        "(each socket also has realtime.frames_per_second); message.send frames count as "
+        "writes instead.",
     )
     frames_burst: int = Field(
         200, ge=1, le=1_000_000, description="Burst of socket messages per user."

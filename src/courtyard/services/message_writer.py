@@ -232,7 +232,9 @@ class MessageWriter:
                     text=send.text,
                     thread_root_id=send.thread_root_id,
                 )
-                if send.file_ids and not text.strip():
+                if text is send.text:
+                    pass  # no plugin changed it: Messages.submit_message cleaned it already
+                elif send.file_ids and not text.strip():
                     text = ""  # a message may be just its files
                 else:
                     text = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
