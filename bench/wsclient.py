@@ -223,8 +223,9 @@ ERROR_HEAD = b'{"type":"message.error","client_message_id":'
 class SendClient(asyncio.Protocol):
     """One event socket that sends messages (``message.send``) and times their answers.
 
-    Each send's ``client_message_id`` is ``<tag>-<scheduled ns>``, so an ack carries its own
-    scheduled time back and the client keeps no table. Only the first bytes of each text frame
+    Each send's ``client_message_id`` is ``<tag><counter>-<scheduled ns>``, so an ack carries
+    its own scheduled time back and the client keeps no table (the counter keeps sends
+    scheduled in the same nanosecond distinct). Only the first bytes of each text frame
     are looked at; ``message.created`` and everything else are just counted.
     """
 
@@ -243,6 +244,7 @@ class SendClient(asyncio.Protocol):
         self.upgraded = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.in_flight = 0
+        self.sent = 0
         self.acked = 0
         self.refused: Counter[str] = Counter()
         self.frames = 0
@@ -270,20 +272,19 @@ class SendClient(asyncio.Protocol):
         if not self.ready.done():
             self.ready.set_exception(ConnectionError(self.closed_with))
 
-    def send_at(self, sched_ns: int) -> None:
-        """Send one message whose scheduled time is ``sched_ns``."""
-        if self.transport is None:
-            return
-        self.in_flight += 1
-        self.transport.write(client_text_frame(self.prefix + str(sched_ns).encode() + b'"}'))
-
     def send_many(self, scheds: list[int]) -> None:
-        """Several sends in one write."""
+        """Sends scheduled at ``scheds`` (ns), in one write."""
         if self.transport is None or not scheds:
             return
+        first = self.sent
+        self.sent += len(scheds)
         self.in_flight += len(scheds)
+        prefix = self.prefix
         self.transport.write(
-            b"".join(client_text_frame(self.prefix + str(s).encode() + b'"}') for s in scheds)
+            b"".join(
+                client_text_frame(prefix + b'%d-%d"}' % (first + n, sched))
+                for n, sched in enumerate(scheds)
+            )
         )
 
     def data_received(self, data: bytes) -> None:
