@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.realtime.client import EventClient
 from tests.realtime.raw import RawSocket, masked_frame
+from tests.services.test_plugins import Censor, Gatekeeper, Observer, plugin_org
 from tests.support import DatabaseFactory, Org, Person, org_context
 
 
@@ -309,3 +310,36 @@ async def test_unacknowledged_sends_are_capped_per_connection(
                     break
         finally:
             raw.abort()
+
+
+async def test_plugins_rewrite_refuse_and_observe_socket_sends(
+    databases: DatabaseFactory, workdir: Path
+) -> None:
+    censor = Censor()
+    observer = Observer()
+    async with plugin_org(databases, workdir, censor, Gatekeeper(), observer) as org:
+        observer.database_url = org.server.settings.database_url()
+        alice = await org.person("alice")
+        channel = await alice.create_channel()
+        sender = await EventClient.connect(org.server.ws_url, alice.token)
+        try:
+            await sender.send(send_frame(channel["id"], "darn it", "pl-1"))
+            ack = await answer(sender, "pl-1")
+            assert ack["type"] == "message.ack"
+            assert ack["message"]["text"] == "d**n it"
+            await sender.send(send_frame(channel["id"], "my password is hunter2", "pl-2"))
+            refused = await answer(sender, "pl-2")
+            assert (refused["type"], refused["status"], refused["code"]) == (
+                "message.error",
+                422,
+                "rejected_by_policy",
+            )
+            assert [m["text"] for m in await history(alice, channel["id"])] == ["d**n it"]
+            # The after-hook saw the committed message and the channel as the send left it.
+            assert [(m.id, committed) for m, committed in observer.stored] == [
+                (ack["message"]["id"], "d**n it")
+            ]
+            assert observer.channels[0].last_seq == ack["message"]["seq"]
+            assert observer.actors == [alice.username]
+        finally:
+            await sender.close()
