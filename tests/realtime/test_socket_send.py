@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.api.files_support import upload_ok
 from tests.realtime.client import EventClient
 from tests.realtime.raw import RawSocket, masked_frame
 from tests.services.test_plugins import Censor, Gatekeeper, Observer, plugin_org
@@ -343,3 +344,48 @@ async def test_plugins_rewrite_refuse_and_observe_socket_sends(
             assert observer.actors == [alice.username]
         finally:
             await sender.close()
+
+
+async def test_thread_replies_and_attachments_over_the_socket(org: Org) -> None:
+    alice = await org.person("alice")
+    bob = await org.person("bob")
+    channel = await alice.create_channel(member_ids=[bob.id])
+    root = await alice.send(channel["id"], "root")
+    uploaded = await upload_ok(alice, b"notes", "notes.txt")
+    sender = await EventClient.connect(org.server.ws_url, alice.token)
+    listener = await EventClient.connect(org.server.ws_url, bob.token)
+    try:
+        await sender.send(
+            send_frame(
+                channel["id"],
+                "a reply with a file",
+                "th-1",
+                thread_root_id=root["id"],
+                file_ids=[uploaded["id"]],
+            )
+        )
+        ack = await answer(sender, "th-1")
+        assert ack["type"] == "message.ack", ack
+        reply = ack["message"]
+        assert reply["thread_root_id"] == root["id"]
+        assert [a["id"] for a in reply["attachments"]] == [uploaded["id"]]
+        frames = await listener.until(
+            lambda fs: any(f.get("type") == "thread.updated" for f in fs), timeout=5
+        )
+        created = next(f for f in frames if f.get("type") == "message.created")
+        assert created["message"] == reply
+        updated = next(f for f in frames if f.get("type") == "thread.updated")
+        assert updated["root"]["id"] == root["id"] and updated["root"]["reply_count"] == 1
+        # The same file cannot be attached twice, over either transport.
+        await sender.send(send_frame(channel["id"], "again", "th-2", file_ids=[uploaded["id"]]))
+        again = await answer(sender, "th-2")
+        assert (again["type"], again["status"], again["code"]) == (
+            "message.error",
+            409,
+            "file_already_attached",
+        )
+        thread = await alice.get(f"/api/v1/messages/{root['id']}/thread")
+        assert [m["id"] for m in thread.json()["replies"]["messages"]] == [reply["id"]]
+    finally:
+        await sender.close()
+        await listener.close()
