@@ -18,7 +18,7 @@ import orjson
 import uvloop
 
 from bench.httpc import HTTPPool, open_socket
-from bench.wsclient import EventClient, Group
+from bench.wsclient import EventClient, Group, SendClient
 
 EMOJI = ["%F0%9F%91%8D", "%F0%9F%8E%89", "%E2%9D%A4%EF%B8%8F", "%F0%9F%98%82", "%F0%9F%91%80"]
 
@@ -223,6 +223,97 @@ class Generator:
             "elapsed": (time.monotonic_ns() - start) / 1e9,
         }
 
+    async def socket_publish(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Send messages over event sockets (``message.send``), one socket per token, each in
+        its own channel. Closed loop: every socket keeps ``window`` sends unanswered (the
+        server's per-connection cap). Open loop (``rate`` > 0): sends on a fixed timetable,
+        round robin over the sockets; latency from the scheduled time."""
+        host = cmd.get("host", "127.0.0.1")
+        ports: list[int] = cmd["ports"]
+        tokens: list[str] = cmd["tokens"]
+        channels: list[int] = cmd["channels"]
+        duration = float(cmd["duration"])
+        rate = float(cmd.get("rate", 0))
+        window = int(cmd.get("window", 100))
+        drain = float(cmd.get("drain", 10.0))
+        max_count = int(cmd.get("max_count", 2_000_000))
+        src_ips: list[str] = cmd.get("src_ips") or ["127.0.0.1"]
+        loop = asyncio.get_running_loop()
+        tag = f"{os.getpid()}{random.getrandbits(24):06x}"
+        clients: list[SendClient] = []
+        try:
+            for k, (token, channel) in enumerate(zip(tokens, channels, strict=True)):
+                port = ports[k % len(ports)]
+                client = SendClient(token, f"{host}:{port}", channel, f"{tag}{k}")
+                sock = await open_socket(host, port, src_ips[k % len(src_ips)])
+                await loop.create_connection(lambda c=client: c, sock=sock)  # type: ignore[misc]
+                clients.append(client)
+            async with asyncio.timeout(30):
+                await asyncio.gather(*(c.ready for c in clients))
+            start = time.monotonic_ns()
+            end = start + int(duration * 1e9)
+            sent = [0]
+            if rate <= 0:
+
+                def more(client: SendClient, answers: int) -> None:
+                    now = time.monotonic_ns()
+                    if now < end:
+                        room = min(answers, max_count - sent[0])
+                        if room > 0:
+                            sent[0] += room
+                            client.send_many([now] * room)
+
+                for client in clients:
+                    client.on_answers = more
+                for client in clients:
+                    count = min(window, max_count - sent[0])
+                    sent[0] += count
+                    client.send_many([start] * count)
+                await asyncio.sleep(duration)
+            else:
+                total = min(max_count, int(rate * duration))
+                n = len(clients)
+                while sent[0] < total:
+                    now = time.monotonic_ns()
+                    due = min(total, int((now - start) * rate / 1e9) + 1)
+                    if due > sent[0]:
+                        per: dict[int, list[int]] = defaultdict(list)
+                        for i in range(sent[0], due):
+                            per[i % n].append(start + int(i * 1e9 / rate))
+                        for k, scheds in per.items():
+                            clients[k].send_many(scheds)
+                        sent[0] = due
+                    await asyncio.sleep(0.0005)
+            elapsed = (time.monotonic_ns() - start) / 1e9
+            acked_by_end = sum(c.acked for c in clients)
+            deadline = time.monotonic() + drain
+            while any(c.in_flight > 0 and c.transport for c in clients):
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.01)
+            closed = [c.closed_with for c in clients if c.closed_with]
+        finally:
+            for client in clients:
+                client.close()
+        refused: Counter[str] = Counter()
+        for client in clients:
+            refused.update(client.refused)
+        latencies = [x / 1e6 for c in clients for x in c.latencies_ns]
+        if len(latencies) > 200_000:
+            latencies = random.Random(7).sample(latencies, 200_000)
+        return {
+            "sent": sent[0],
+            "acked": sum(c.acked for c in clients),
+            "acked_by_end": acked_by_end,
+            "unanswered": sum(max(0, c.in_flight) for c in clients),
+            "refused": dict(refused),
+            "closed": closed,
+            "ack_ms": latencies,
+            "elapsed": elapsed,
+            "sockets": len(clients),
+            "window": window,
+        }
+
     async def reads(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """GET ``paths`` in a closed loop with ``concurrency`` workers (1 = serial)."""
         host = cmd.get("host", "127.0.0.1")
@@ -379,6 +470,8 @@ async def main() -> None:
                 reply = gen.stats(cmd)
             elif name == "publish":
                 reply = await gen.publish(cmd)
+            elif name == "socket_publish":
+                reply = await gen.socket_publish(cmd)
             elif name == "reads":
                 reply = await gen.reads(cmd)
             elif name == "chatmix":

@@ -27,6 +27,8 @@ BIN = Path(sys.executable).parent
 COURTYARD = str(BIN / "courtyard")
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SRC_IPS = [f"127.0.0.{i}" for i in range(2, 10)]
+#: Unacknowledged message.send frames per socket in S6 (realtime.max_pending_sends).
+SOCKET_SEND_WINDOW = 100
 
 _started: list[subprocess.Popen[bytes]] = []
 
@@ -137,6 +139,9 @@ BENCH_ENV = {
     "COURTYARD_REALTIME__MAX_CONNECTIONS_PER_IP": "1000000",
     "COURTYARD_REALTIME__MAX_CONNECTIONS_PER_USER": "1000",
     "COURTYARD_MESSAGING__MAX_PAGE_SIZE": "200",
+    # S6 over the socket pipelines this many sends per socket (the default cap, stated so the
+    # generator and the server agree on it).
+    "COURTYARD_REALTIME__MAX_PENDING_SENDS": str(SOCKET_SEND_WINDOW),
 }
 
 

@@ -138,6 +138,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{backend}: {fmt(rate, 0)}/s, ack p99 {fmt(p99)} ms (at 50%: {fmt(half6)} ms)"
         )
         good = rate >= 20_000 and (p99 or 1e9) <= 10
+        socket = _get(s6, backend, "socket", "closed_loop")
+        if socket:
+            # The event socket's pipelined sends (docs/adr/0014); ack p99 judged at 50 % load.
+            srate = socket.get("acked_per_s") or 0
+            shalf = _get(s6, backend, "socket", "open_loop_half", "ack_ms", "p99")
+            parts.append(f"{backend} socket: {fmt(srate, 0)}/s (at 50%: ack p99 {fmt(shalf)} ms)")
+            good = good or (srate >= 20_000 and (shalf or 1e9) <= 10)
         ok6 = good if ok6 is None else (ok6 and good)
     row(
         "T6",

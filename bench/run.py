@@ -33,6 +33,7 @@ import psutil
 from bench import corpus, memory, populate, report
 from bench.httpc import HTTPPool
 from bench.procs import (
+    SOCKET_SEND_WINDOW,
     SRC_IPS,
     Courtyard,
     FloorServer,
@@ -1123,6 +1124,87 @@ class Bench:
             f"S6 {install.backend}: {throughput:,.0f} msg/s persisted (closed loop, "
             f"{count} senders), ack p99 {result['closed_loop']['ack_ms'].get('p99', 0):.1f} ms; "
             f"at {rate}/s ack p99 {result['open_loop_half']['ack_ms'].get('p99', 0):.1f} ms"
+        )
+        result["socket"] = await self._socket_ingest(install, channels, tokens)
+        return result
+
+    async def _socket_ingest(
+        self, install: Install, channels: list[int], tokens: list[str]
+    ) -> dict[str, Any]:
+        """The same senders over the event socket: ``message.send`` pipelined up to the
+        per-connection cap (closed loop), then an open loop at 50 % of that."""
+        sizes = self.sizes
+        assert self.pub is not None
+        window = SOCKET_SEND_WINDOW
+        before = self._count_messages(install, channels)
+        profile = None
+        if self.profile:
+            profile = asyncio.create_task(
+                self.py_spy(
+                    install.pids[0],
+                    sizes.s6_seconds,
+                    f"profile-s6-socket-{install.backend}",
+                    gil=True,
+                )
+            )
+        command = {
+            "cmd": "socket_publish",
+            "ports": install.ports,
+            "tokens": tokens,
+            "channels": channels,
+            "duration": sizes.s6_seconds,
+            "window": window,
+            "src_ips": SRC_IPS,
+        }
+        with Window(install.pids, self.load_pids) as window1:
+            closed = await self.pub.call(command, timeout=sizes.s6_seconds + 90)
+        after = self._count_messages(install, channels)
+        if "error" in closed:
+            raise RuntimeError(f"socket_publish: {closed['error']}")
+        throughput = closed["acked_by_end"] / closed["elapsed"]
+        cpu = window1.as_dict()
+        rate = max(1.0, round(throughput * 0.5))
+        with Window(install.pids, self.load_pids) as window2:
+            opened = await self.pub.call({**command, "rate": rate}, timeout=sizes.s6_seconds + 90)
+        if "error" in opened:
+            raise RuntimeError(f"socket_publish: {opened['error']}")
+        server_cpu = sum(cpu.get("server_cpu_s", [0.0]))
+        result = {
+            "sockets": closed["sockets"],
+            "window": window,
+            "closed_loop": {
+                "in_flight": closed["sockets"] * window,
+                "acked": closed["acked"],
+                "persisted": None if after is None or before is None else after - before,
+                "acked_per_s": throughput,
+                "server_cpu_us_per_message": (
+                    1e6 * server_cpu / closed["acked"] if closed["acked"] else None
+                ),
+                "ack_ms": summary(closed["ack_ms"]),
+                "refused": closed["refused"],
+                "unanswered": closed["unanswered"],
+                "closed": closed["closed"],
+                "cpu": cpu,
+            },
+            "open_loop_half": {
+                "rate": rate,
+                "sent": opened["sent"],
+                "acked": opened["acked"],
+                "ack_ms": summary(opened["ack_ms"]),
+                "refused": opened["refused"],
+                "unanswered": opened["unanswered"],
+                "closed": opened["closed"],
+                "cpu": window2.as_dict(),
+            },
+            "profile": await profile if profile else None,
+        }
+        self.log(
+            f"S6 {install.backend} socket: {throughput:,.0f} msg/s acked (closed loop, "
+            f"{closed['sockets']} sockets x {window} in flight, "
+            f"{result['closed_loop']['server_cpu_us_per_message'] or 0:.0f} us server CPU/msg), "
+            f"ack p99 {result['closed_loop']['ack_ms'].get('p99', 0):.1f} ms; at {rate}/s ack "
+            f"p50 {result['open_loop_half']['ack_ms'].get('p50', 0):.1f} "
+            f"p99 {result['open_loop_half']['ack_ms'].get('p99', 0):.1f} ms"
         )
         return result
 

@@ -214,3 +214,155 @@ class EventClient(asyncio.Protocol):
         """Drop the TCP connection at once (a crashed client or a network cut)."""
         if self.transport is not None:
             self.transport.abort()
+
+
+ACK_HEAD = b'{"type":"message.ack","client_message_id":"'
+ERROR_HEAD = b'{"type":"message.error","client_message_id":'
+
+
+class SendClient(asyncio.Protocol):
+    """One event socket that sends messages (``message.send``) and times their answers.
+
+    Each send's ``client_message_id`` is ``<tag><counter>-<scheduled ns>``, so an ack carries
+    its own scheduled time back and the client keeps no table (the counter keeps sends
+    scheduled in the same nanosecond distinct). Only the first bytes of each text frame
+    are looked at; ``message.created`` and everything else are just counted.
+    """
+
+    def __init__(self, token: str, host: str, channel_id: int, tag: str) -> None:
+        self.token = token
+        self.request = f"GET /api/v1/events HTTP/1.1\r\nHost: {host}\r\n"
+        self.prefix = (
+            b'{"type":"message.send","channel_id":'
+            + str(channel_id).encode()
+            + b',"text":"bench socket send xxxxxxxxxxxxxxxxxxxxxxxx","client_message_id":"'
+            + tag.encode()
+            + b"-"
+        )
+        self.transport: asyncio.Transport | None = None
+        self.rest = b""
+        self.upgraded = False
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.in_flight = 0
+        self.sent = 0
+        self.acked = 0
+        self.refused: Counter[str] = Counter()
+        self.frames = 0
+        self.latencies_ns: list[int] = []
+        self.on_answers: Any = None  # called with the number of answers in one read
+        self.closed_with: str | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(
+            (
+                self.request + "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Version: 13\r\n"
+                f"Authorization: Bearer {self.token}\r\n"
+            ).encode()
+            + b"Sec-WebSocket-Key: "
+            + HANDSHAKE_KEY
+            + b"\r\n\r\n"
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.closed_with is None:
+            self.closed_with = "connection lost"
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(self.closed_with))
+
+    def send_many(self, scheds: list[int]) -> None:
+        """Sends scheduled at ``scheds`` (ns), in one write."""
+        if self.transport is None or not scheds:
+            return
+        first = self.sent
+        self.sent += len(scheds)
+        self.in_flight += len(scheds)
+        prefix = self.prefix
+        self.transport.write(
+            b"".join(
+                client_text_frame(prefix + b'%d-%d"}' % (first + n, sched))
+                for n, sched in enumerate(scheds)
+            )
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self.rest:
+            data = self.rest + data
+            self.rest = b""
+        if not self.upgraded:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self.rest = data
+                return
+            if data[9:12] != b"101":
+                self.closed_with = f"http {data[9:12].decode(errors='replace')}"
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            self.upgraded = True
+            data = data[end + 4 :]
+        n = len(data)
+        i = 0
+        answers = 0
+        now = 0
+        while n - i >= 2:
+            length = data[i + 1] & 0x7F
+            if length < 126:
+                head = 2
+            elif length == 126:
+                if n - i < 4:
+                    break
+                length = (data[i + 2] << 8) | data[i + 3]
+                head = 4
+            else:
+                if n - i < 10:
+                    break
+                length = int.from_bytes(data[i + 2 : i + 10], "big")
+                head = 10
+            end = i + head + length
+            if end > n:
+                break
+            opcode = data[i] & 0x0F
+            start = i + head
+            if opcode == 1:
+                self.frames += 1
+                if data.startswith(ACK_HEAD, start):
+                    at = start + len(ACK_HEAD)
+                    stop = data.index(b'"', at)
+                    sched = int(data[data.rindex(b"-", at, stop) + 1 : stop])
+                    now = now or time.monotonic_ns()
+                    if len(self.latencies_ns) < MAX_SAMPLES:
+                        self.latencies_ns.append(now - sched)
+                    self.acked += 1
+                    answers += 1
+                elif data.startswith(ERROR_HEAD, start):
+                    code = orjson.loads(data[start:end]).get("code", "?")
+                    self.refused[str(code)] += 1
+                    answers += 1
+                elif not self.ready.done() and data.startswith(b'{"type":"caught_up"', start):
+                    self.ready.set_result(None)
+            elif opcode == 9:
+                if self.transport is not None:
+                    self.transport.write(PONG_EMPTY)
+            elif opcode == 8:
+                code = int.from_bytes(data[start : start + 2], "big") if length >= 2 else 0
+                self.closed_with = f"close {code}"
+                if self.transport is not None:
+                    self.transport.write(CLOSE_1000)
+                    self.transport.close()
+                return
+            i = end
+        if i < n:
+            self.rest = data[i:]
+        if answers:
+            self.in_flight -= answers
+            if self.on_answers is not None:
+                self.on_answers(self, answers)
+
+    def close(self) -> None:
+        """Close politely (close frame, then TCP)."""
+        if self.transport is not None:
+            self.transport.write(CLOSE_1000)
+            self.transport.close()

@@ -334,6 +334,7 @@ def build_application(
         socket_send_buffer=settings.realtime.socket_send_buffer_kib * 1024,
         frames_per_second=settings.realtime.frames_per_second,
         frame_burst=settings.realtime.frame_burst,
+        max_pending_sends=settings.realtime.max_pending_sends,
         firewall=firewall,
         limits=limits,
     )

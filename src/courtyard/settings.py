@@ -242,10 +242,23 @@ class RealtimeSettings(_Section):
         description="Largest message a client may send (close 1009 above).",
     )
     frames_per_second: float = Field(
-        20.0, gt=0, le=10000, description="Sustained client messages per second per socket."
+        20.0,
+        gt=0,
+        le=10000,
+        description="Sustained client messages per second per socket (message.send excepted: "
+        "see max_pending_sends).",
     )
     frame_burst: int = Field(
         60, ge=1, le=100000, description="Burst of client messages allowed above the rate."
+    )
+    max_pending_sends: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="message.send frames one socket may have waiting for their message.ack "
+        "or message.error; more are refused with too_many_pending_sends. Sends are not counted "
+        "against frames_per_second; they share the per-user rate_limits.writes_* bucket with "
+        "HTTP sends.",
     )
     max_connections_per_user: int = Field(
         30, ge=1, le=10000, description="Simultaneous sockets per user."
@@ -488,7 +501,8 @@ class RateLimitSettings(_Section):
         gt=0,
         le=100_000,
         description="Event-socket messages per user over all their sockets in one process "
-        "(each socket also has realtime.frames_per_second).",
+        "(each socket also has realtime.frames_per_second); message.send frames count as "
+        "writes instead.",
     )
     frames_burst: int = Field(
         200, ge=1, le=1_000_000, description="Burst of socket messages per user."

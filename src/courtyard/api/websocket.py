@@ -14,6 +14,7 @@ Authentication: ``Authorization: Bearer`` on the upgrade request, the session co
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import socket
@@ -29,6 +30,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from courtyard.api.deps import SESSION_COOKIE
+from courtyard.api.errors import STATUS_BY_ERROR
 from courtyard.api.firewall import SOCKET_SURFACES, Firewall, socket_admission
 from courtyard.api.wsframes import (
     OP_BINARY,
@@ -39,7 +41,12 @@ from courtyard.api.wsframes import (
     FrameError,
     read_frames,
 )
-from courtyard.domain.errors import CourtyardError
+from courtyard.domain.errors import (
+    CourtyardError,
+    MalformedRequest,
+    PermissionDenied,
+    RateLimited,
+)
 from courtyard.domain.network import IPAddress
 from courtyard.domain.users import Actor
 from courtyard.realtime import closecodes
@@ -49,18 +56,24 @@ from courtyard.realtime.gateway import Realtime
 from courtyard.realtime.wire import (
     Activity,
     Auth,
+    MessageSend,
     Ping,
     PresenceSubscribe,
     Typing,
+    ack_frame,
     control_frame,
     decode_client_message,
+    unreadable_send_id,
 )
+from courtyard.services.messages import Sent
 from courtyard.services.ratelimit import RateLimits
 from courtyard.services.registry import Services
 
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/api/v1/events"
+#: How long a socket's sender may be reused before its credential is checked again.
+SENDER_RECHECK_SECONDS = 1.0
 _MAX_SINCE = 2**63 - 1
 
 
@@ -78,6 +91,8 @@ class EventEndpoint:
     max_violations: int = 50
     auth_timeout: float = 10.0
     close_timeout: float = 5.0
+    # message.send frames waiting for their message.ack/error, per socket (backpressure).
+    max_pending_sends: int = 100
     open_sockets: set[EventSocket] = field(default_factory=set)
     # Network controls (api/firewall.py): firewall rules and per-user frame limits.
     firewall: Firewall | None = None
@@ -111,11 +126,16 @@ class EventSocket(asyncio.Protocol):
         "pending",
         "pending_since",
         "refilled",
+        "secret",
+        "sender",
+        "sender_checked",
+        "sends",
         "server_state",
         "tasks",
         "timer",
         "tokens",
         "transport",
+        "unacked",
         "violations",
     )
 
@@ -149,6 +169,13 @@ class EventSocket(asyncio.Protocol):
         self.violations = 0
         self.tasks: set[asyncio.Task[None]] | None = None
         self.timer: asyncio.TimerHandle | None = None
+        # Sending over the socket (docs/adr/0014): the credential is re-checked per send
+        # through the credential cache, as an HTTP request would be.
+        self.secret: str | None = None
+        self.sender: Actor | None = None  # who sends, as last authenticated ...
+        self.sender_checked = 0.0  # ... at this time.monotonic()
+        self.sends: collections.deque[MessageSend] | None = None  # waiting for the intake
+        self.unacked = 0  # sent by the client, not yet answered
 
     # --- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -272,6 +299,7 @@ class EventSocket(asyncio.Protocol):
         if (refusal := self._role_refusal(actor)) is not None:
             self._reject(HTTPStatus.FORBIDDEN, refusal)
             return
+        self.secret = secret
         self._accept(request)
         await self._open(actor)
 
@@ -331,6 +359,7 @@ class EventSocket(asyncio.Protocol):
         if (refusal := self._role_refusal(actor)) is not None:
             self.close(closecodes.POLICY_VIOLATION, refusal)
             return
+        self.secret = token
         await self._open(actor)
 
     def _role_refusal(self, actor: Actor) -> str | None:
@@ -402,8 +431,6 @@ class EventSocket(asyncio.Protocol):
         except UnicodeDecodeError:
             self.close(closecodes.INVALID_PAYLOAD, "text frames must be UTF-8")
             return
-        if not self._take_token():
-            return
         self._on_message(text)
 
     def _on_close_frame(self, payload: bytes) -> None:
@@ -450,7 +477,14 @@ class EventSocket(asyncio.Protocol):
         try:
             message = decode_client_message(text)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self._violation("invalid_message", f"unreadable message: {exc}"[:200])
+            self._on_unreadable(text, exc)
+            return
+        if isinstance(message, MessageSend):
+            # Not counted against the frame rate: sends have their own limits (the pending
+            # cap here, the per-user write limit in the intake).
+            self._queue_send(message)
+            return
+        if not self._take_token():
             return
         conn = self.conn
         if isinstance(message, Auth):
@@ -472,6 +506,140 @@ class EventSocket(asyncio.Protocol):
             self._spawn(self._watch_presence(conn, message.user_ids))
         elif isinstance(message, Activity):
             realtime.activity(conn, active=message.state == "active")
+
+    def _on_unreadable(self, text: str, exc: Exception) -> None:
+        is_send, key = unreadable_send_id(text)
+        if is_send and self.conn is not None:
+            # A send with a missing or mistyped field: answered like HTTP's 422, and the
+            # socket stays as it is (not a protocol violation).
+            self._send_error(
+                key, MalformedRequest(f"{exc}"[:200], code="validation_failed"), status=422
+            )
+            return
+        if self._take_token():
+            self._violation("invalid_message", f"unreadable message: {exc}"[:200])
+
+    # --- sending messages over the socket (docs/adr/0014) ---------------------------------
+    def _queue_send(self, message: MessageSend) -> None:
+        if self.conn is None:
+            self._violation("unauthenticated", "send an auth message first")
+            return
+        if self.unacked >= self.endpoint.max_pending_sends:
+            self._send_error(
+                message.client_message_id,
+                RateLimited(
+                    f"at most {self.endpoint.max_pending_sends} sends may wait for their "
+                    "acknowledgement on one connection",
+                    code="too_many_pending_sends",
+                    retry_after=1,
+                ),
+            )
+            return
+        self.unacked += 1
+        if self.sends is None:
+            self.sends = collections.deque()
+        self.sends.append(message)
+        if len(self.sends) == 1:
+            self._spawn(self._intake())
+
+    async def _intake(self) -> None:
+        """Hand queued sends to the message service in the order they arrived. Only the
+        checks before queueing are awaited here; the commit is awaited by a callback, so a
+        connection keeps many sends in one group commit."""
+        sends = self.sends
+        assert sends is not None
+        messages = self.endpoint.services.messages
+        while sends:
+            message = sends[0]
+            try:
+                actor = await self._sender()
+                sent = messages.submit_message(
+                    actor,
+                    message.channel_id,
+                    message.text,
+                    client_message_id=message.client_message_id,
+                    thread_root_id=message.thread_root_id,
+                    file_ids=message.file_ids,
+                )
+            except CourtyardError as exc:
+                self.unacked -= 1
+                self._send_error(message.client_message_id, exc)
+            except Exception:
+                self.unacked -= 1
+                logger.exception("event socket send failed")
+                self._send_error(
+                    message.client_message_id,
+                    CourtyardError("the message could not be sent", code="internal_error"),
+                    status=500,
+                )
+            else:
+                sent.add_done_callback(functools.partial(self._acknowledge, message))
+            sends.popleft()
+
+    async def _sender(self) -> Actor:
+        """The sending user, authenticated now (through the credential cache) and within
+        the same limits as an HTTP send."""
+        secret = self.secret
+        conn = self.conn
+        if secret is None or conn is None:
+            raise PermissionDenied("this connection cannot send", code="not_signed_in")
+        endpoint = self.endpoint
+        actor = self.sender
+        now = time.monotonic()
+        if actor is None or now - self.sender_checked >= SENDER_RECHECK_SECONDS:
+            # Hashing the secret and consulting the cache for every send was 10-13 % of the
+            # server's CPU in S6; the socket itself is closed at once when its session ends
+            # or its user is deactivated, so a re-check a second is as strict as HTTP's cache.
+            self.sender = None
+            actor = await endpoint.services.sessions.authenticate(secret)
+            if actor.ip != self.ip:
+                actor = msgspec.structs.replace(actor, ip=self.ip)
+            self.sender = actor
+            self.sender_checked = now
+        if not actor.has_scope("write"):
+            raise PermissionDenied("this token lacks the 'write' scope", code="insufficient_scope")
+        limits = endpoint.limits
+        if limits is not None and limits.enabled:
+            await limits.check_address("writes", self.address)
+            await limits.check_user("writes", actor.user_id, self.address)
+        return actor
+
+    def _acknowledge(self, message: MessageSend, sent: asyncio.Future[Sent]) -> None:
+        self.unacked -= 1
+        if sent.cancelled():
+            return
+        error = sent.exception()
+        if error is None:
+            outcome = sent.result()
+            self._send(
+                ack_frame(message.client_message_id, outcome.message, created=outcome.created)
+            )
+        elif isinstance(error, CourtyardError):
+            self._send_error(message.client_message_id, error)
+        else:
+            logger.error("event socket send failed", exc_info=error)
+            self._send_error(
+                message.client_message_id,
+                CourtyardError("the message could not be sent", code="internal_error"),
+                status=500,
+            )
+
+    def _send_error(
+        self, client_message_id: str | None, error: CourtyardError, *, status: int | None = None
+    ) -> None:
+        """``message.error``: the fields of the HTTP problem the same refusal would get."""
+        body: dict[str, Any] = {
+            "type": "message.error",
+            "client_message_id": client_message_id,
+            "status": status if status is not None else _status_for(error),
+            "code": error.code,
+            "detail": error.message,
+        }
+        if error.field:
+            body["field"] = error.field
+        if isinstance(error, RateLimited):
+            body["retry_after"] = error.retry_after
+        self._send(control_frame(body))
 
     async def _watch_presence(self, conn: Connection, user_ids: list[int]) -> None:
         visible = await self.endpoint.services.presence.visible_user_ids(conn.user_id, user_ids)
@@ -555,3 +723,10 @@ def _parse_since(query: str) -> int | bool | None:
         return False
     since = int(raw)
     return since if since <= _MAX_SINCE else False
+
+
+def _status_for(error: CourtyardError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400

@@ -60,7 +60,27 @@ class Activity(msgspec.Struct, tag="activity", forbid_unknown_fields=True):
     state: Annotated[str, msgspec.Meta(pattern="^(active|idle)$")]
 
 
-ClientMessage = Auth | Ping | Typing | PresenceSubscribe | Activity
+class MessageSend(msgspec.Struct, tag="message.send", forbid_unknown_fields=True):
+    """Post a message over the socket; answered with message.ack or message.error carrying
+    the same ``client_message_id`` (required here: it is how the answer is matched)."""
+
+    channel_id: Id
+    text: Annotated[str, msgspec.Meta(max_length=100_000)]
+    client_message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    thread_root_id: Id | None = None
+    file_ids: Annotated[list[Id], msgspec.Meta(max_length=100)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class _SendEnvelope(msgspec.Struct):
+    """Enough of an unreadable frame to answer it: was it a send, and which one?"""
+
+    type: Any = None
+    client_message_id: Any = None
+
+
+ClientMessage = Auth | Ping | Typing | PresenceSubscribe | Activity | MessageSend
 
 _decoder = msgspec.json.Decoder(ClientMessage)
 
@@ -69,3 +89,33 @@ def decode_client_message(data: bytes | str) -> ClientMessage:
     """Parse one client frame; raises msgspec errors on anything malformed."""
     message: ClientMessage = _decoder.decode(data)
     return message
+
+
+_envelope_decoder = msgspec.json.Decoder(_SendEnvelope)
+
+
+def unreadable_send_id(data: bytes | str) -> tuple[bool, str | None]:
+    """For a frame :func:`decode_client_message` refused: whether it was a ``message.send``
+    and, if it carried a string ``client_message_id``, that key (to address the error)."""
+    try:
+        envelope = _envelope_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False, None
+    if envelope.type != "message.send":
+        return False, None
+    key = envelope.client_message_id
+    return True, key if isinstance(key, str) and len(key) <= 64 else None
+
+
+_message_encoder = msgspec.json.Encoder()
+
+
+def ack_frame(client_message_id: str, message: msgspec.Struct, *, created: bool) -> bytes:
+    """``message.ack``: the stored message, encoded as in ``message.created``."""
+    return text_frame(
+        b'{"type":"message.ack","client_message_id":'
+        + orjson.dumps(client_message_id)
+        + (b',"created":true,"message":' if created else b',"created":false,"message":')
+        + _message_encoder.encode(message)
+        + b"}"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +26,7 @@ from courtyard.services.access import (
 )
 from courtyard.services.audit import note
 from courtyard.services.context import ServiceContext
-from courtyard.services.message_writer import MessageWriter
+from courtyard.services.message_writer import MessageWriter, Written
 from courtyard.services.search import search_document
 from courtyard.storage.repositories.files import FileRepository
 from courtyard.storage.repositories.search import SearchRepository
@@ -65,6 +67,31 @@ class Messages:
         when both attempts race: the unique (sender, key) index decides and the loser's
         transaction, including its sequence number, rolls back.
         """
+        return await self.submit_message(
+            actor,
+            channel_id,
+            text,
+            client_message_id=client_message_id,
+            thread_root_id=thread_root_id,
+            file_ids=file_ids,
+        )
+
+    def submit_message(
+        self,
+        actor: Actor,
+        channel_id: int,
+        text: str,
+        *,
+        client_message_id: str | None = None,
+        thread_root_id: int | None = None,
+        file_ids: Sequence[int] = (),
+    ) -> asyncio.Future[Sent]:
+        """:meth:`send_message` without waiting: checks the input now (raising its errors at
+        once), queues the send and returns a future of the outcome.
+
+        Sends submitted one after the other are stored in that order, which is what lets the
+        event socket pipeline a connection's sends (docs/adr/0014).
+        """
         if len(file_ids) > self._max_files:
             raise InvalidInput(
                 f"attach at most {self._max_files} files to a message",
@@ -76,17 +103,37 @@ class Messages:
         else:
             body = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
         key = _clean_client_id(client_message_id)
-        written = await self._writer.write(
+        written = self._writer.submit(
             actor, channel_id, body, key, thread_root_id, file_ids=file_ids
         )
-        if written.created and written.channel is not None:
+        sent: asyncio.Future[Sent] = asyncio.get_running_loop().create_future()
+        written.add_done_callback(functools.partial(self._settle, actor, sent))
+        return sent
+
+    def _settle(
+        self, actor: Actor, sent: asyncio.Future[Sent], written: asyncio.Future[Written]
+    ) -> None:
+        # ``sent`` may be done already when its caller gave up (an HTTP client went away);
+        # a stored message still reaches the plugins.
+        if written.cancelled():
+            if not sent.done():
+                sent.cancel()
+            return
+        error = written.exception()
+        if error is not None:
+            if not sent.done():
+                sent.set_exception(error)
+            return
+        outcome = written.result()
+        if outcome.created and outcome.channel is not None:
             call_after_hook(
                 self._ctx.plugins.hook.courtyard_after_message_stored,
                 actor=actor,
-                channel=written.channel,
-                message=written.message,
+                channel=outcome.channel,
+                message=outcome.message,
             )
-        return Sent(message=written.message, created=written.created)
+        if not sent.done():
+            sent.set_result(Sent(message=outcome.message, created=outcome.created))
 
     async def _mentioned_members(
         self, uow: UnitOfWork, channel_id: int, usernames: frozenset[str]

@@ -41,6 +41,7 @@ from courtyard.storage.repositories._base import (
     load_ids,
     translating_unique,
 )
+from courtyard.storage.repositories.bulk import insert_returning_ids
 from courtyard.storage.schema import files, mentions, message_versions, messages, reactions
 from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micros
 
@@ -72,6 +73,37 @@ class MessageRecord:
     thread_root_id: int | None
     deleted: bool
     pinned: bool
+
+
+# The columns a new message sets (the others keep their defaults: NULL or as in schema.py).
+_NEW_MESSAGE_COLUMNS = (
+    "channel_id",
+    "seq",
+    "sender_id",
+    "text",
+    "created_at",
+    "version",
+    "thread_root_id",
+    "reply_count",
+    "reply_participant_ids",
+    "mentions_channel",
+    "mentions_here",
+    "client_message_id",
+)
+_NEW_MESSAGE_PG_TYPES = (
+    "bigint",
+    "bigint",
+    "bigint",
+    "text",
+    "bigint",
+    "integer",
+    "bigint",
+    "integer",
+    "text",
+    "boolean",
+    "boolean",
+    "varchar",
+)
 
 
 def _record(row: Row[Any]) -> MessageRecord:
@@ -121,29 +153,31 @@ class MessageRepository(Repository):
         UniqueViolation if any (sender, client_message_id) was used already.
         """
         stamp = to_micros(now)
-        result = await translating_unique(
-            self.conn.execute(
-                messages.insert().returning(messages.c.id, sort_by_parameter_order=True),
+        return await translating_unique(
+            insert_returning_ids(
+                self.conn,
+                "messages",
+                _NEW_MESSAGE_COLUMNS,
+                _NEW_MESSAGE_PG_TYPES,
                 [
-                    {
-                        "channel_id": new.channel_id,
-                        "seq": new.seq,
-                        "sender_id": new.sender_id,
-                        "text": new.text,
-                        "created_at": stamp,
-                        "version": 1,
-                        "thread_root_id": new.thread_root_id,
-                        "reply_count": 0,
-                        "reply_participant_ids": "[]",
-                        "mentions_channel": new.mentions_channel,
-                        "mentions_here": new.mentions_here,
-                        "client_message_id": new.client_message_id,
-                    }
+                    (
+                        new.channel_id,
+                        new.seq,
+                        new.sender_id,
+                        new.text,
+                        stamp,
+                        1,
+                        new.thread_root_id,
+                        0,
+                        "[]",
+                        new.mentions_channel,
+                        new.mentions_here,
+                        new.client_message_id,
+                    )
                     for new in news
                 ],
             )
         )
-        return [int(row[0]) for row in result]
 
     async def insert_mention_rows(self, rows: Sequence[dict[str, int]]) -> None:
         """Record mentions of several messages: dicts of message_id, user_id, channel_id, seq."""

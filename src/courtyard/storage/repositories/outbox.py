@@ -10,11 +10,24 @@ from sqlalchemy import text
 
 from courtyard.domain.events import Audience, Event
 from courtyard.storage.repositories._base import Repository, dump_ids
+from courtyard.storage.repositories.bulk import insert_returning_ids
 from courtyard.storage.repositories.events import StoredEvent
-from courtyard.storage.schema import events, membership_changes
+from courtyard.storage.schema import membership_changes
 from courtyard.storage.timestamps import to_micros
 
 _encoder = msgspec.json.Encoder()
+
+_EVENT_COLUMNS = (
+    "created_at",
+    "type",
+    "channel_id",
+    "user_ids",
+    "all_members",
+    "joined",
+    "left",
+    "payload",
+)
+_EVENT_PG_TYPES = ("bigint", "varchar", "bigint", "text", "boolean", "text", "text", "bytea")
 
 # Any constant works; it only has to be the same in every process that writes events.
 _OUTBOX_LOCK_KEY = 7_411_211_001
@@ -68,23 +81,26 @@ class Outbox(Repository):
             (item, type(item.event).__struct_config__.tag, _encoder.encode(item.event))
             for item in self._pending
         ]
-        result = await self.conn.execute(
-            events.insert().returning(events.c.position, sort_by_parameter_order=True),
+        positions = await insert_returning_ids(
+            self.conn,
+            "events",
+            _EVENT_COLUMNS,
+            _EVENT_PG_TYPES,
             [
-                {
-                    "created_at": stamp,
-                    "type": tag,
-                    "channel_id": item.audience.channel_id,
-                    "user_ids": _ids_or_none(item.audience.user_ids),
-                    "all_members": item.audience.all_members,
-                    "joined": _ids_or_none(item.audience.joined),
-                    "left": _ids_or_none(item.audience.left),
-                    "payload": payload,
-                }
+                (
+                    stamp,
+                    tag,
+                    item.audience.channel_id,
+                    _ids_or_none(item.audience.user_ids),
+                    item.audience.all_members,
+                    _ids_or_none(item.audience.joined),
+                    _ids_or_none(item.audience.left),
+                    payload,
+                )
                 for item, tag, payload in prepared
             ],
+            returning="position",
         )
-        positions = [int(row[0]) for row in result]
         stored = [
             StoredEvent(
                 position=position,
