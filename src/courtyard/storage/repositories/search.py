@@ -29,7 +29,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    literal_column,
     or_,
     select,
     table,
@@ -140,6 +139,37 @@ def tsquery(
         excluded = " | ".join(_tsquery_phrase(p) for p in exclude)
         expression = f"{expression} & !({excluded})" if expression else excluded
     return expression
+
+
+def rank_documents(
+    documents: Sequence[tuple[int, str]], include: Sequence[Phrase]
+) -> list[tuple[int, float]]:
+    """Documents (id, space-separated terms) best first, ties newest first.
+
+    BM25's term-frequency saturation and length normalisation (k1 = 1.2, b = 0.75) summed over
+    the included phrases, with the window's average length; no inverse document frequency,
+    since every document here contains every included phrase (as PostgreSQL's ``ts_rank_cd``
+    uses none). The channel scope term is not counted in a document's length."""
+    if not documents:
+        return []
+    k1, b = 1.2, 0.75
+    # Terms are letters and digits: with every separator doubled, " term " (or " prefix" for
+    # a prefix) counts whole-term occurrences, repeated neighbours included, in C.
+    needles = [" " + "  ".join(p.terms) + ("" if p.prefix else " ") for p in include]
+    padded = [(message_id, " " + body.replace(" ", "  ") + " ") for message_id, body in documents]
+    # Terms are separated by single spaces; the scope term, when present, is not counted.
+    lengths = [body.count(" ") + (0 if SCOPE_MARK in body else 1) for _, body in documents]
+    average = max(1.0, sum(lengths) / len(lengths))
+    scored = []
+    for (message_id, body), length in zip(padded, lengths, strict=True):
+        norm = k1 * (1 - b + b * length / average)
+        score = 0.0
+        for needle in needles:
+            frequency = body.count(needle)
+            score += frequency * (k1 + 1) / (frequency + norm)
+        scored.append((message_id, score))
+    scored.sort(key=lambda pair: (-pair[1], -pair[0]))
+    return scored
 
 
 def tsvector_literal(terms: Sequence[str]) -> str:
@@ -384,23 +414,19 @@ class SearchRepository(Repository):
                 .limit(spec.limit)
             )
             return [SearchHit(int(row.id)) for row in await self.conn.execute(stmt)]
-        score = func.bm25(literal_column("search_fts"))
         window = (
-            select(_fts.c.rowid.label("id"), score.label("score"))
+            select(_fts.c.rowid.label("id"), search_documents.c.body.label("body"))
             .select_from(source)
             .where(*conditions)
             .order_by(_fts.c.rowid.desc())
             .limit(spec.relevance_window)
-            .subquery()
         )
-        ranked = (
-            select(window.c.id, window.c.score)
-            .order_by(window.c.score.asc(), window.c.id.desc())
-            .offset(spec.offset)
-            .limit(spec.limit)
-        )
-        return [
-            SearchHit(int(row.id), -float(row.score)) for row in await self.conn.execute(ranked)
+        # Scored here, not with FTS5's bm25: bm25 first counts the documents of every phrase
+        # by running it over the whole index, which cost more than finding the window.
+        rows = [(int(row.id), str(row.body)) for row in await self.conn.execute(window)]
+        scored = rank_documents(rows, spec.include)
+        return [SearchHit(message_id, score) for message_id, score in scored][
+            spec.offset : spec.offset + spec.limit
         ]
 
     async def _postgres_search(self, spec: SearchSpec) -> list[SearchHit]:
