@@ -120,12 +120,16 @@ async def test_migration_0004_fills_existing_documents_both_ways(
         await database.dispose()
 
 
+@pytest.mark.parametrize("walk_max", [0, 6, 1000])
 async def test_newest_first_across_the_walk_and_the_index(
-    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch, walk_max: int
 ) -> None:
-    # PostgreSQL walks the newest ids first and asks the index for older ones; a reach of 3
-    # ids makes every page cross that boundary (SQLite ignores it: one query serves both).
+    # PostgreSQL walks the newest ids, walks on as far as the share found predicts (up to
+    # _WALK_MAX ids), and asks the index for the rest; a first reach of 3 ids makes every
+    # page cross those boundaries (SQLite ignores them: one query serves both).
     monkeypatch.setattr(search_repository, "_WALK_REACH", 3)
+    monkeypatch.setattr(search_repository, "_WALK_PER_RESULT", 1)
+    monkeypatch.setattr(search_repository, "_WALK_MAX", walk_max)
     database = Database(await databases.create())
     try:
         lines = [f"release {n} notes" if n % 4 == 0 else f"other {n}" for n in range(40)]

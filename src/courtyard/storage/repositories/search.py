@@ -48,6 +48,8 @@ _fts = table("search_fts", column("rowid", Integer))
 # How many of the newest message ids PostgreSQL walks before it asks the index (see
 # ``SearchRepository._postgres_newest``).
 _WALK_REACH = 20_000
+_WALK_PER_RESULT = 100
+_WALK_MAX = 100_000
 
 # Marks a document's channel term. Terms are letters and digits only, so no word or query
 # can produce or match it.
@@ -444,9 +446,13 @@ class SearchRepository(Repository):
         if self._needs_message(spec):
             conditions += self._message_filters(spec)
         if spec.order == "date":
-            ids = await self._postgres_newest(conditions, source, spec.limit, spec.before_id)
+            ids = await self._postgres_newest(
+                conditions, source, spec.limit, spec.before_id, scoped=bool(spec.channel_ids)
+            )
             return [SearchHit(message_id) for message_id in ids]
-        ids = await self._postgres_newest(conditions, source, spec.relevance_window, None)
+        ids = await self._postgres_newest(
+            conditions, source, spec.relevance_window, None, scoped=bool(spec.channel_ids)
+        )
         if not ids:
             return []
         # Ranked apart from the window: in the window's select list PostgreSQL computed the
@@ -464,17 +470,26 @@ class SearchRepository(Repository):
         return [SearchHit(int(row.id), float(row.score)) for row in await self.conn.execute(ranked)]
 
     async def _postgres_newest(
-        self, conditions: list[ColumnElement[bool]], source: Any, count: int, before: int | None
+        self,
+        conditions: list[ColumnElement[bool]],
+        source: Any,
+        count: int,
+        before: int | None,
+        *,
+        scoped: bool = False,
     ) -> list[int]:
-        """Ids of the ``count`` newest matches (below ``before``), in two bounded steps.
+        """Ids of the ``count`` newest matches (below ``before``), in bounded steps.
 
-        PostgreSQL either walks the documents newest first, testing each (cost: count ÷ the
-        share that matches), or fetches every match from the GIN index and sorts (cost: all
-        matches, one random page each). Its estimates for prefixes and phrases were off by
-        10-20× both ways at 1M (a 600 ms walk for ``"pull request"``, a 13,334-row fetch for
-        ``发``), so the plan is not left to them: first walk only the newest ``reach`` ids,
-        then, if that did not find enough, fetch the older matches from the index (the
-        ``+ 0`` hides the key's order, so no walk is possible there)."""
+        PostgreSQL either walks the documents newest first, testing each (about 1 µs a
+        document; cost: count ÷ the share that matches), or fetches every candidate from the
+        GIN index and sorts (one random page each, 5-10× dearer; for a phrase the candidates
+        are every document with all its words). Its estimates for prefixes and phrases were
+        off by 10-20× both ways at 1M (a 600 ms walk for ``"pull request"``, a 13,334-row
+        fetch for ``发``), so the plan is not left to them: walk the newest ids; if that found
+        some but not enough, walk on as far as the share found predicts (up to
+        ``_WALK_MAX`` ids); then fetch what is still missing from the index (ordering by
+        ``+ 0`` hides the key's order, so no walk is possible there). A channel scope makes
+        the index's candidates few, so scoped searches walk less."""
         key = search_documents.c.message_id
         top = before
         if top is None:
@@ -482,17 +497,31 @@ class SearchRepository(Repository):
             if newest is None:
                 return []
             top = int(newest) + 1
-        floor = top - max(_WALK_REACH, count * 100)
-        recent = (
-            select(key.label("id"))
-            .select_from(source)
-            .where(*conditions, key < top, key >= floor)
-            .order_by(key.desc())
-            .limit(count)
-        )
-        ids = [int(row.id) for row in await self.conn.execute(recent)]
+        reach = max(_WALK_REACH, count * _WALK_PER_RESULT)
+        if scoped:
+            reach //= 10
+
+        async def walk(upper: int, lower: int, wanted: int) -> list[int]:
+            stmt = (
+                select(key.label("id"))
+                .select_from(source)
+                .where(*conditions, key < upper, key >= lower)
+                .order_by(key.desc())
+                .limit(wanted)
+            )
+            return [int(row.id) for row in await self.conn.execute(stmt)]
+
+        floor = top - reach
+        ids = await walk(top, floor, count)
         if len(ids) >= count or floor <= 0:
             return ids
+        if ids:
+            further = 2 * (count - len(ids)) * reach // len(ids)
+            if further <= _WALK_MAX:
+                ids += await walk(floor, floor - further, count - len(ids))
+                floor -= further
+                if len(ids) >= count or floor <= 0:
+                    return ids
         older = (
             select(key.label("id"))
             .select_from(source)
