@@ -106,7 +106,9 @@ class Search:
         results = [
             self._result(by_id[hit.message_id], refs, query, hit.score)
             for hit in hits
-            if hit.message_id in by_id
+            # Deleting a message removes its document in the same transaction; word searches
+            # no longer join the message, so a deleted one is also refused here.
+            if hit.message_id in by_id and by_id[hit.message_id].deleted_at is None
         ]
         next_cursor = None
         if more and hits:

@@ -322,6 +322,10 @@ search_documents = Table(
     ),
     Column("body", SearchBody, nullable=False),
     Column("has_link", Boolean, nullable=False, default=False),
+    # The message's channel (migration 0004), so visibility is checked without a join; the
+    # body also ends with the channel's scope term (see repositories.search). Always written
+    # by the index; nullable only because SQLite cannot add a NOT NULL column in place.
+    Column("channel_id", Id, nullable=True),
 )
 
 # --- security (migration 0003) -------------------------------------------------------------
