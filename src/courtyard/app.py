@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import os
 import signal
@@ -306,12 +307,18 @@ class Application:
 
 
 def build_application(
-    settings: Settings, *, services: Services | None = None, reload_on_sighup: bool = False
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    reload_on_sighup: bool = False,
+    freeze_startup_heap: bool = False,
 ) -> Application:
     """Everything one server process needs, wired from ``settings``.
 
     ``reload_on_sighup`` (for `courtyard serve`, not for in-process test servers) reloads the
-    firewall rules and the TLS certificate when the process receives SIGHUP.
+    firewall rules and the TLS certificate when the process receives SIGHUP;
+    ``freeze_startup_heap`` (also for `courtyard serve`) freezes what start-up built out of the
+    garbage collector's full walks.
     """
     configure_logging(settings.logging.level, settings.logging.format)
     services = services or build_services(settings)
@@ -351,6 +358,7 @@ def build_application(
             firewall.start,
             limits.start,
             *([functools.partial(_handle_sighup, reloaders)] if reload_on_sighup else []),
+            *([_freeze_startup_objects] if freeze_startup_heap else []),
         ],
         on_shutdown=[
             services.sessions.stop,
@@ -378,6 +386,17 @@ def build_application(
         reloaders=reloaders,
         record_security_event=security_event_sink(services),
     )
+
+
+async def _freeze_startup_objects() -> None:
+    """Move everything start-up created out of the collector's sight.
+
+    The application, its routes, schemas, compiled statements and imported modules live as
+    long as the process; without this, every full collection walks them (~160k objects, tens
+    of milliseconds), a pause that lands on whichever request is running.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _handle_sighup(reloaders: list[Reloadable]) -> None:

@@ -77,7 +77,9 @@ def _serve(settings: Settings, *, reuse_port: bool) -> None:
 
     # Until the application installs its reload handler, a SIGHUP must not end the process.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    application = build_application(settings, reload_on_sighup=True)
+    # A server process lives long: what start-up built is frozen out of the collector's walks
+    # (tests build many applications in one process and must not freeze theirs).
+    application = build_application(settings, reload_on_sighup=True, freeze_startup_heap=True)
     server_settings = settings.server
     GuardedHttpToolsProtocol.limits.header_timeout = server_settings.header_timeout_seconds
     GuardedHttpToolsProtocol.limits.body_grace = server_settings.body_timeout_seconds
