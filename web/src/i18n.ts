@@ -427,12 +427,28 @@ export function formatDateTime(iso: string): string {
   return new Intl.DateTimeFormat(locale.value, { dateStyle: "medium", timeStyle: "short", timeZone: timeZone.value }).format(new Date(iso));
 }
 
+// The calendar day (YYYY-MM-DD) of an instant in the chosen time zone; cached, since the message
+// list asks for every loaded message's day whenever it changes.
+let dayFormat: { zone: string | undefined; format: Intl.DateTimeFormat; cache: Map<string, string> } | null = null;
+
+export function dayKey(iso: string): string {
+  const zone = timeZone.value;
+  if (!dayFormat || dayFormat.zone !== zone) {
+    dayFormat = { zone, format: new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit", timeZone: zone }), cache: new Map() };
+  }
+  let day = dayFormat.cache.get(iso);
+  if (day === undefined) {
+    day = dayFormat.format.format(new Date(iso));
+    if (dayFormat.cache.size > 50_000) dayFormat.cache.clear();
+    dayFormat.cache.set(iso, day);
+  }
+  return day;
+}
+
 export function formatDay(iso: string, now: Date = new Date()): string {
   const d = new Date(iso);
-  const day = (x: Date) => `${x.getFullYear()}-${x.getMonth()}-${x.getDate()}`;
-  if (day(d) === day(now)) return t("msg.today");
-  const y = new Date(now);
-  y.setDate(now.getDate() - 1);
-  if (day(d) === day(y)) return t("msg.yesterday");
+  const day = dayKey(iso);
+  if (day === dayKey(now.toISOString())) return t("msg.today");
+  if (day === dayKey(new Date(now.getTime() - 86_400_000).toISOString())) return t("msg.yesterday");
   return new Intl.DateTimeFormat(locale.value, { weekday: "long", month: "long", day: "numeric", year: "numeric", timeZone: timeZone.value }).format(d);
 }
