@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  anchoredTop, atBottom, computeOffsets, covers, nextFocusable, pickAnchor, rowAt, rowHeights, segments,
+  anchorFromOffsets, anchoredTop, spans, atBottom, computeOffsets, covers, nextFocusable, pickAnchor, rowAt, rowHeights, segments,
   visibleRange, withKept,
 } from "./windowing";
 
@@ -91,6 +91,29 @@ describe("windowing arithmetic", () => {
     expect(anchoredTop(after, 51, { key: "m-2", delta: 20 })).toBe(2000 + 50 + 20);
     expect(anchoredTop(after, -1, { key: "gone", delta: 0 })).toBeNull();
     expect(anchoredTop(after, 0, { key: "m-x", delta: -300 })).toBe(0);
+  });
+
+  it("anchors from the offsets when the viewport is over a spacer", () => {
+    const placed = [{ key: "m-9", top: 2300, height: 50 }];
+    expect(spans(placed, 0)).toBe(false); // scrolled from the bottom straight to the top
+    expect(spans(placed, 2320)).toBe(true);
+    expect(anchorFromOffsets(offsets, 0)).toEqual({ index: 0, delta: 0 });
+    expect(anchorFromOffsets(offsets, 300)).toEqual({ index: 5, delta: 50 });
+    expect(anchorFromOffsets(offsets, -8)).toEqual({ index: 0, delta: -8 }); // above the first row
+    expect(anchorFromOffsets(computeOffsets([]), 10)).toBeNull();
+    // Row 5 is a day separator: the anchor is the message after it.
+    expect(anchorFromOffsets(offsets, 300, (i) => i !== 5)).toEqual({ index: 6, delta: -250 });
+  });
+
+  it("never anchors on a day separator, which moves when older messages of its day arrive", () => {
+    const placed = [
+      { key: "day-2026-11-27", top: 0, height: 40 },
+      { key: "m-7", top: 40, height: 50 },
+    ];
+    const stable = (key: string) => !key.startsWith("day-");
+    expect(pickAnchor(placed, 10, stable)).toEqual({ key: "m-7", delta: -30 });
+    expect(pickAnchor(placed, 500, stable)).toEqual({ key: "m-7", delta: 460 });
+    expect(pickAnchor([placed[0]], 10, stable)).toBeNull();
   });
 
   it("uses measured heights where known and estimates elsewhere", () => {

@@ -79,11 +79,28 @@ export interface Placed { key: string; top: number; height: number }
 export interface Anchor { key: string; delta: number }
 
 /** The anchor for a scroll position: the first row whose bottom is below the viewport's top,
- * with the distance from its top to the viewport's top. `placed` must be in document order. */
-export function pickAnchor(placed: readonly Placed[], scrollTop: number): Anchor | null {
-  for (const p of placed) if (p.top + p.height > scrollTop) return { key: p.key, delta: scrollTop - p.top };
-  const last = placed.at(-1);
-  return last ? { key: last.key, delta: scrollTop - last.top } : null;
+ * with the distance from its top to the viewport's top. `placed` must be in document order.
+ * Rows whose key does not stay with the same content (`stable` false: a day separator moves to
+ * the first message of its day when older ones are prepended) are passed over. */
+export function pickAnchor(placed: readonly Placed[], scrollTop: number, stable: (key: string) => boolean = () => true): Anchor | null {
+  for (const p of placed) if (p.top + p.height > scrollTop && stable(p.key)) return { key: p.key, delta: scrollTop - p.top };
+  for (let i = placed.length - 1; i >= 0; i--) if (stable(placed[i].key)) return { key: placed[i].key, delta: scrollTop - placed[i].top };
+  return null;
+}
+
+/** The anchor for a viewport top (rows-container pixels) from the offsets alone: used when the
+ * viewport is over a spacer (a jump or a fast scroll), where no rendered row can be read. */
+export function anchorFromOffsets(offsets: ArrayLike<number>, top: number, stable: (index: number) => boolean = () => true): { index: number; delta: number } | null {
+  const n = offsets.length - 1;
+  let index = rowAt(offsets, Math.max(0, top));
+  if (index < 0) return null;
+  while (index < n - 1 && !stable(index)) index++;
+  return { index, delta: top - offsets[index] };
+}
+
+/** Whether some rendered row spans pixel y (then the DOM gives the exact anchor). */
+export function spans(placed: readonly Placed[], y: number): boolean {
+  return placed.some((p) => p.top <= y && p.top + p.height > y);
 }
 
 /** The viewport top (rows-container pixels) that an anchor asks for, from the offsets; null when

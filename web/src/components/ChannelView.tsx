@@ -4,7 +4,7 @@ import { t } from "../i18n";
 import { channelTitle, typingNames } from "../logic";
 import {
   channelMessages, discardSend, highlightMessageId, joinChannel, loadAround, loadLatest,
-  markRead, me, now, openThread, openThreadId, pending, receipts, retrySend, setPreference, summaries, threads,
+  markRead, me, now, openThread, openThreadId, pending, receipts, retrySend, setPreference, summaries, threads, updateTopic, loadReceipts,
   typing, userName, users,
 } from "../store";
 import type { ChannelSummary, Message } from "../types";
@@ -43,13 +43,18 @@ function TypingLine({ channelId, threadRootId }: { channelId: number; threadRoot
   );
 }
 
+function latestOwn(list: Message[]): Message | undefined {
+  const my = me.value?.id;
+  for (let i = list.length - 1; i >= 0; i--) if (list[i].sender_id === my && !list[i].deleted_at) return list[i];
+  return undefined;
+}
+
 function seenByFor(s: ChannelSummary, list: Message[]): Map<number, string[]> {
   // "Seen by" on the latest own message others have read (small channels keep receipts).
   const out = new Map<number, string[]>();
   const per = receipts.value.get(s.channel.id);
   const my = me.value?.id;
-  let lastMine: Message | undefined;
-  for (let i = list.length - 1; i >= 0 && !lastMine; i--) if (list[i].sender_id === my && !list[i].deleted_at) lastMine = list[i];
+  const lastMine = latestOwn(list);
   if (!lastMine || !per) return out;
   const names = [...per.entries()].filter(([uid, seq]) => uid !== my && seq >= lastMine.seq).map(([uid]) => userName(uid));
   if (names.length) out.set(lastMine.id, names);
@@ -95,6 +100,12 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
     setError("");
     void load();
   }, [channelId, messageId]);
+
+  // The latest own message may have come from history: ask who read it before it was loaded.
+  const ownLatest = cm ? latestOwn(cm.list) : undefined;
+  useEffect(() => {
+    if (ownLatest) void loadReceipts(ownLatest);
+  }, [ownLatest?.id]);
 
   if (!s) {
     return <main class="channel-view" aria-busy="true"><p class="empty">{error || t("common.loading")}</p></main>;
@@ -145,13 +156,59 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
   );
 }
 
+/** Who may change a topic (the server's rule, services/channels.py): administrators, and members
+ * who are not guests, while the channel is not archived. */
+function mayEditTopic(s: ChannelSummary): boolean {
+  const role = me.value?.role;
+  if (s.channel.archived_at) return false;
+  return role === "owner" || role === "admin" || (!!s.membership && role !== "guest");
+}
+
+function TopicEditor({ s, onDone }: { s: ChannelSummary; onDone: () => void }) {
+  const [text, setText] = useState(s.channel.topic);
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError("");
+    try {
+      await updateTopic(s.channel.id, text.trim());
+      onDone();
+    } catch (exc) {
+      setError(t("common.error", { detail: exc instanceof Error ? exc.message : String(exc) }));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="topic-editor" onSubmit={save} onKeyDown={(e) => { if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); onDone(); } }}>
+      <input aria-label={t("channel.topic")} value={text} maxLength={250} autoFocus onInput={(e) => setText(e.currentTarget.value)} />
+      <button type="submit" class="primary" disabled={busy}>{t("msg.save")}</button>
+      <button type="button" onClick={onDone}>{t("msg.cancel")}</button>
+      {error && <p class="error" role="alert">{error}</p>}
+    </form>
+  );
+}
+
 function ChannelHeader({ s, title, isChannel, showPins, onPins }: { s: ChannelSummary; title: string; isChannel: boolean; showPins: boolean; onPins: () => void }) {
   const channelId = s.channel.id;
   const member = !!s.membership;
+  const [editing, setEditing] = useState(false);
+  const editable = mayEditTopic(s);
+  useEffect(() => setEditing(false), [channelId]);
   return (
     <header class="channel-header">
       <h1>{isChannel ? (s.channel.kind === "private" ? "🔒 " : "# ") : ""}{title}</h1>
-      {s.channel.topic && <p class="topic" title={s.channel.topic}>{s.channel.topic}</p>}
+      {editing ? <TopicEditor s={s} onDone={() => setEditing(false)} /> : (
+        <>
+          {/* The topic is someone's text: rendered as text, never as markup. */}
+          {s.channel.topic && <p class="topic" title={s.channel.topic} data-testid="topic">{s.channel.topic}</p>}
+          {editable && (
+            <button type="button" class="link topic-edit" onClick={() => setEditing(true)}>{s.channel.topic ? t("channel.editTopic") : t("channel.addTopic")}</button>
+          )}
+        </>
+      )}
       <div class="header-actions">
         <span class="dim">{t("channel.members", { count: s.channel.member_count })}</span>
         {member && (

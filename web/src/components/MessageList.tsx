@@ -8,17 +8,19 @@ import { highlightMessageId, loadNewer, loadOlder, markRead, pending } from "../
 import type { ChannelMessages } from "../store";
 import type { Message } from "../types";
 import {
-  type Anchor, type Range, atBottom, computeOffsets, covers, nextFocusable, pickAnchor, rowHeights, segments,
-  visibleRange, withKept,
+  type Anchor, type Range, anchorFromOffsets, atBottom, computeOffsets, covers, nextFocusable, pickAnchor, rowHeights,
+  segments, spans, visibleRange, withKept,
 } from "../windowing";
 import { MemoMessage } from "./Message";
 
 /** What the channel view asks of the list: stay at the bottom, or keep a row at a place. */
 export interface ListControl { stick: boolean; anchor: Anchor | null }
 
-// Rendered beyond the viewport on each side; a re-render happens only when the viewport comes
-// within a third of this of the rendered rows' edge.
+// Rendered beyond the viewport on each side; a re-render happens when the viewport comes within
+// RERANGE_PX of the rendered rows' edge. Re-ranging early mounts a few rows at a time while
+// scrolling fast (a late re-range mounts a screenful in one frame: a long task).
 const OVERSCAN_PX = 800;
+const RERANGE_PX = 600;
 const LOAD_MORE_PX = 600;
 
 // Heights of rows by key, kept across channel switches (message keys are unique; day and
@@ -32,6 +34,9 @@ function estimate(row: Row): number {
 }
 
 const rowKey = (row: Row) => row.key;
+// A day separator's key is its day, and it moves to the first loaded message of that day when
+// older ones are prepended: never an anchor.
+const stableKey = (key: string) => !key.startsWith("day-");
 
 interface Props {
   channelId: number;
@@ -70,7 +75,8 @@ export function MessageList({ channelId, cm, lastRead, seen, control, label, bef
   else if (control.anchor && anchorIndex >= 0) top = Math.max(0, offsets[anchorIndex] + control.anchor.delta);
   const range = visibleRange(offsets, top, view.height, OVERSCAN_PX);
   rendered.current = range;
-  const kept: number[] = [];
+  // The anchor row is always rendered: placing the viewport reads its position from the DOM.
+  const kept: number[] = anchorIndex >= 0 && !control.stick ? [anchorIndex] : [];
   for (const key of [focusedKey.current, focusNext.current, highlightMessageId.value !== null ? `m-${highlightMessageId.value}` : null]) {
     const i = key ? indexOf.get(key) : undefined;
     if (i !== undefined) kept.push(i);
@@ -111,6 +117,7 @@ export function MessageList({ channelId, cm, lastRead, seen, control, label, bef
       observer.current?.observe(child);
     }
     place();
+    loadNearEdges();
     if (focusNext.current) {
       const row = rowsBox.querySelector<HTMLElement>(`:scope > [data-key="${CSS.escape(focusNext.current)}"] article`);
       focusNext.current = null;
@@ -168,12 +175,25 @@ export function MessageList({ channelId, cm, lastRead, seen, control, label, bef
       const key = (child as HTMLElement).dataset.key;
       if (key) placed.push({ key, top: base + (child as HTMLElement).offsetTop, height: (child as HTMLElement).offsetHeight });
     }
-    control.anchor = pickAnchor(placed, el.scrollTop);
     const relTop = el.scrollTop - base;
-    if (!covers(offsets, rendered.current, relTop, el.clientHeight, OVERSCAN_PX / 3)) setView({ top: relTop, height: el.clientHeight });
-    if (el.scrollTop < LOAD_MORE_PX && cm.hasMoreBefore && !cm.loading) void loadOlder(channelId);
-    if (el.scrollHeight - el.scrollTop - el.clientHeight < LOAD_MORE_PX && cm.hasMoreAfter && !cm.loading) void loadNewer(channelId);
+    if (spans(placed, el.scrollTop)) control.anchor = pickAnchor(placed, el.scrollTop, stableKey);
+    else {
+      const at = anchorFromOffsets(offsets, relTop, (i) => stableKey(rows[i].key));
+      control.anchor = at ? { key: rows[at.index].key, delta: at.delta } : null;
+    }
+    if (!covers(offsets, rendered.current, relTop, el.clientHeight, RERANGE_PX)) setView({ top: relTop, height: el.clientHeight });
+    loadNearEdges();
     if (control.stick) void markRead(channelId);
+  };
+
+  // More history when the viewport is near either end. Also checked after every render: after
+  // a prepend the viewport may still be near the top (a short page), and a reader already at the
+  // very top cannot scroll further to ask again. The store ignores a call while a page loads.
+  const loadNearEdges = () => {
+    const el = scroller.current;
+    if (!el || !cm || cm.loading) return;
+    if (el.scrollTop < LOAD_MORE_PX && cm.hasMoreBefore) void loadOlder(channelId);
+    else if (el.scrollHeight - el.scrollTop - el.clientHeight < LOAD_MORE_PX && cm.hasMoreAfter) void loadNewer(channelId);
   };
 
   // Feed keys on a focused message: Page Up/Down (and the arrows on the message itself) move to
