@@ -60,6 +60,7 @@ async def test_enrolment_gives_a_uri_and_qr_code_and_needs_a_first_code(
         "required": False,
         "enrolment_pending": True,
         "recovery_codes_left": 0,
+        "reauthentication_required": False,
     }
     wrong = await person.post("/api/v1/auth/two-factor/enrolment/confirm", {"code": "000000"})
     assert wrong.status_code == 422 and problem_code(wrong) == "invalid_code"
@@ -210,7 +211,12 @@ async def test_sensitive_actions_need_a_recent_reauthentication(
 ) -> None:
     person = await clocked.person("sensitive")
     secret, _ = await enrol(person, clock)
+    assert (await person.get("/api/v1/auth/two-factor")).json()[
+        "reauthentication_required"
+    ] is False
     clock.advance(minutes=11)
+    # The status says what the next sensitive action will answer.
+    assert (await person.get("/api/v1/auth/two-factor")).json()["reauthentication_required"] is True
     token = await person.post("/api/v1/auth/tokens", {"name": "ci", "scopes": ["read"]})
     assert token.status_code == 403 and problem_code(token) == "reauthentication_required"
     codes = await person.post("/api/v1/auth/two-factor/recovery-codes")
@@ -224,6 +230,9 @@ async def test_sensitive_actions_need_a_recent_reauthentication(
     assert neither.status_code == 422
     by_code = await person.post("/api/v1/auth/reauthenticate", {"code": code_at(secret, clock())})
     assert by_code.status_code == 204, by_code.text
+    assert (await person.get("/api/v1/auth/two-factor")).json()[
+        "reauthentication_required"
+    ] is False
     assert (
         await person.post("/api/v1/auth/tokens", {"name": "ci", "scopes": ["read"]})
     ).status_code == 201

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,3 +200,18 @@ async def open_channel(page: Page, channel_id: int) -> None:
 def messages_with(page: Page, text: str) -> Any:
     """Message elements whose body contains ``text``."""
     return page.locator(".message-scroller article.message", has_text=text)
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[Any]], what: str, timeout_ms: int = WAIT_MS
+) -> Any:
+    """Poll ``check`` until it returns a truthy value (returned), failing after ``timeout_ms``."""
+    deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
+    last: Any = None
+    while True:
+        last = await check()
+        if last:
+            return last
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+        await asyncio.sleep(0.05)

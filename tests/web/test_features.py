@@ -149,3 +149,111 @@ async def test_phone_width_layout(browser: Browser, site: Site) -> None:
         a.assert_clean()
     finally:
         await a.context.close()
+
+
+async def test_seen_by_for_a_message_loaded_from_history(browser: Browser, site: Site) -> None:
+    alice = await site.person("alice", "Alice")
+    bob = await site.person("bob", "Bob")
+    carol = await site.person("carol", "Carol")
+    channel = await site.channel(alice, [bob, carol])
+    mine = await site.send(alice, channel["id"], "read before you opened the app")
+    # Bob reads it while Alice is away; Carol does not.
+    await site.call("POST", f"/channels/{channel['id']}/read", bob.token, {"seq": mine["seq"]})
+    a = await signed_in_page(browser, site, alice)
+    try:
+        await open_channel(a.page, channel["id"])
+        seen = messages_with(a.page, "read before you opened the app").locator(".seen-by")
+        await expect(seen).to_have_text("Seen by Bob")
+        # Later readers still arrive live.
+        await site.call(
+            "POST", f"/channels/{channel['id']}/read", carol.token, {"seq": mine["seq"]}
+        )
+        await expect(seen).to_have_text("Seen by Bob, Carol")
+        a.assert_clean()
+    finally:
+        await a.context.close()
+
+
+async def test_topic_edited_from_the_header_arrives_live(browser: Browser, site: Site) -> None:
+    alice = await site.person("alice", "Alice")
+    bob = await site.person("bob", "Bob")
+    guest = await site.person("guest", "Guest", role="guest")
+    channel = await site.channel(alice, [bob])
+    # Only administrators add guests.
+    await site.call(
+        "POST", f"/channels/{channel['id']}/members", site.owner.token, {"user_ids": [guest.id]}
+    )
+    a = await signed_in_page(browser, site, alice)
+    b = await signed_in_page(browser, site, bob)
+    g = await signed_in_page(browser, site, guest)
+    try:
+        await open_channel(a.page, channel["id"])
+        await open_channel(b.page, channel["id"])
+        await open_channel(g.page, channel["id"])
+        await a.page.get_by_role("button", name="Add a topic").click()
+        field = a.page.get_by_label("Topic", exact=True)
+        await field.fill("Release planning for 2.0")
+        await field.press("Enter")
+        await expect(a.page.get_by_test_id("topic")).to_have_text("Release planning for 2.0")
+        await expect(b.page.get_by_test_id("topic")).to_have_text("Release planning for 2.0")
+        await expect(g.page.get_by_test_id("topic")).to_have_text("Release planning for 2.0")
+        # Guests may not change topics (the server's rule), so they get no button.
+        await expect(g.page.get_by_role("button", name="Edit topic")).to_have_count(0)
+        # Bob edits it; Esc on a second edit leaves it as it was.
+        await b.page.get_by_role("button", name="Edit topic").click()
+        await b.page.get_by_label("Topic", exact=True).fill("Ship it")
+        await b.page.get_by_role("button", name="Save").click()
+        await expect(a.page.get_by_test_id("topic")).to_have_text("Ship it")
+        await a.page.get_by_role("button", name="Edit topic").click()
+        await a.page.get_by_label("Topic", exact=True).fill("never saved")
+        await a.page.keyboard.press("Escape")
+        await expect(a.page.get_by_test_id("topic")).to_have_text("Ship it")
+        profile = await site.call("GET", f"/channels/{channel['id']}", alice.token)
+        assert profile["channel"]["topic"] == "Ship it"
+        for page in (a, b, g):
+            page.assert_clean()
+    finally:
+        for page in (a, b, g):
+            await page.context.close()
+
+
+async def test_time_zone_preference_renders_times_in_that_zone(
+    browser: Browser, site: Site
+) -> None:
+    alice = await site.person("alice", "Alice")
+    channel = await site.channel(alice, [])
+    sent = await site.send(alice, channel["id"], "what time is it")
+    a = await signed_in_page(browser, site, alice, timezone_id="Europe/London")
+    try:
+        await a.page.get_by_role("link", name="Preferences").click()
+        zone = a.page.get_by_label("Time zone")
+        await expect(zone).to_have_value("")  # follows the browser until chosen
+        await expect(zone.locator("option").first).to_have_text(
+            "This browser's time zone (Europe/London)"
+        )
+        await zone.select_option("Australia/Eucla")  # UTC+8:45 all year: no daylight saving
+        await expect(a.page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+        me = await site.call("GET", "/me", alice.token)
+        assert me["timezone"] == "Australia/Eucla"
+        await a.page.goto(f"/c/{channel['id']}")
+        shown = messages_with(a.page, "what time is it").locator("time")
+        expected = await a.page.evaluate(
+            """(iso) => new Intl.DateTimeFormat('en', {hour: 'numeric', minute: '2-digit',
+                 timeZone: 'Australia/Eucla'}).format(new Date(iso))""",
+            sent["created_at"],
+        )
+        await expect(shown).to_have_text(expected)
+        # Minutes past the hour differ from London's by 45: the zone really changed.
+        assert (
+            expected.split(":")[1][:2]
+            != (
+                await a.page.evaluate(
+                    """(iso) => new Intl.DateTimeFormat('en', {hour: 'numeric', minute: '2-digit',
+                     timeZone: 'Europe/London'}).format(new Date(iso))""",
+                    sent["created_at"],
+                )
+            ).split(":")[1][:2]
+        )
+        a.assert_clean()
+    finally:
+        await a.context.close()

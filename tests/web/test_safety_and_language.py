@@ -66,6 +66,14 @@ async def test_xss_in_messages_names_and_topics_is_inert(browser: Browser, site:
         await site.send(mallory, channel["id"], "<img src=y onerror=alert('live')> live one")
         await expect(messages_with(a.page, "live one")).to_have_count(1)
         assert await a.page.locator(".message-scroller img").count() == 0
+        # A topic changed live is text as well.
+        evil_topic = "<img src=z onerror=alert('topic-live')><b>bold?</b> new topic"
+        await site.call("PATCH", f"/channels/{channel['id']}", mallory.token, {"topic": evil_topic})
+        await expect(a.page.locator(".channel-header .topic")).to_have_text(evil_topic)
+        assert await a.page.locator(".channel-header img, .channel-header b").count() == 0
+        await a.page.get_by_role("button", name="Edit topic").click()
+        await expect(a.page.get_by_label("Topic", exact=True)).to_have_value(evil_topic)
+        await a.page.keyboard.press("Escape")
         a.assert_clean()
     finally:
         await a.context.close()

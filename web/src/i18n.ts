@@ -141,6 +141,10 @@ const en = {
   "settings.title.field": "Title",
   "settings.saved": "Saved",
   "settings.notifications": "Desktop notifications for mentions and direct messages",
+  "settings.timezone": "Time zone",
+  "settings.timezoneBrowser": "This browser's time zone ({zone})",
+  "channel.editTopic": "Edit topic",
+  "channel.addTopic": "Add a topic",
   "settings.save": "Save",
   "admin.title": "Administration",
   "admin.users": "Users",
@@ -330,6 +334,10 @@ const zhCN: Catalogue = {
   "settings.title.field": "职位",
   "settings.saved": "已保存",
   "settings.notifications": "提及和私信的桌面通知",
+  "settings.timezone": "时区",
+  "settings.timezoneBrowser": "此浏览器的时区（{zone}）",
+  "channel.editTopic": "编辑主题",
+  "channel.addTopic": "添加主题",
   "settings.save": "保存",
   "admin.title": "管理",
   "admin.users": "用户",
@@ -427,12 +435,28 @@ export function formatDateTime(iso: string): string {
   return new Intl.DateTimeFormat(locale.value, { dateStyle: "medium", timeStyle: "short", timeZone: timeZone.value }).format(new Date(iso));
 }
 
+// The calendar day (YYYY-MM-DD) of an instant in the chosen time zone; cached, since the message
+// list asks for every loaded message's day whenever it changes.
+let dayFormat: { zone: string | undefined; format: Intl.DateTimeFormat; cache: Map<string, string> } | null = null;
+
+export function dayKey(iso: string): string {
+  const zone = timeZone.value;
+  if (!dayFormat || dayFormat.zone !== zone) {
+    dayFormat = { zone, format: new Intl.DateTimeFormat("en-CA", { year: "numeric", month: "2-digit", day: "2-digit", timeZone: zone }), cache: new Map() };
+  }
+  let day = dayFormat.cache.get(iso);
+  if (day === undefined) {
+    day = dayFormat.format.format(new Date(iso));
+    if (dayFormat.cache.size > 50_000) dayFormat.cache.clear();
+    dayFormat.cache.set(iso, day);
+  }
+  return day;
+}
+
 export function formatDay(iso: string, now: Date = new Date()): string {
   const d = new Date(iso);
-  const day = (x: Date) => `${x.getFullYear()}-${x.getMonth()}-${x.getDate()}`;
-  if (day(d) === day(now)) return t("msg.today");
-  const y = new Date(now);
-  y.setDate(now.getDate() - 1);
-  if (day(d) === day(y)) return t("msg.yesterday");
+  const day = dayKey(iso);
+  if (day === dayKey(now.toISOString())) return t("msg.today");
+  if (day === dayKey(new Date(now.getTime() - 86_400_000).toISOString())) return t("msg.yesterday");
   return new Intl.DateTimeFormat(locale.value, { weekday: "long", month: "long", day: "numeric", year: "numeric", timeZone: timeZone.value }).format(d);
 }

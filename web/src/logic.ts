@@ -4,6 +4,9 @@ import type { ChannelSummary, Message, User } from "./types";
 /** Merge messages into a list ordered by seq; a message already present is replaced (events are idempotent). */
 export function mergeMessages(list: readonly Message[], incoming: readonly Message[]): Message[] {
   if (incoming.length === 0) return list as Message[];
+  // The common live case, one new message after the newest: append without re-sorting the history.
+  const newest = list.length ? list[list.length - 1].seq : -Infinity;
+  if (incoming.length === 1 && incoming[0].seq > newest) return [...list, incoming[0]];
   const byId = new Map<number, Message>();
   for (const m of list) byId.set(m.id, m);
   for (const m of incoming) byId.set(m.id, m);
@@ -31,21 +34,31 @@ function localDay(iso: string): string {
   return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
 }
 
-/** Rows to render: day separators, a "new messages" line after lastReadSeq, consecutive messages grouped. */
-export function buildRows(messages: readonly Message[], lastReadSeq: number | null): Row[] {
+// Parsed once per message object (messages are replaced, never mutated, when they change).
+const createdMs = new WeakMap<Message, number>();
+function createdAt(m: Message): number {
+  let ms = createdMs.get(m);
+  if (ms === undefined) createdMs.set(m, (ms = Date.parse(m.created_at)));
+  return ms;
+}
+
+/** Rows to render: day separators (days in the time zone of `dayOf`), a "new messages" line after
+ * lastReadSeq, consecutive messages grouped. */
+export function buildRows(messages: readonly Message[], lastReadSeq: number | null, dayOf: (iso: string) => string = localDay): Row[] {
   const rows: Row[] = [];
   let prev: Message | null = null;
+  let prevDay = "";
   let unreadPlaced = lastReadSeq === null;
   for (const m of messages) {
-    const day = localDay(m.created_at);
+    const day = dayOf(m.created_at);
     let grouped = false;
-    if (!prev || localDay(prev.created_at) !== day) {
+    if (!prev || prevDay !== day) {
       rows.push({ kind: "day", key: `day-${day}`, iso: m.created_at });
     } else {
       grouped =
         prev.sender_id === m.sender_id &&
         !prev.deleted_at &&
-        new Date(m.created_at).getTime() - new Date(prev.created_at).getTime() < GROUP_WINDOW_MS;
+        createdAt(m) - createdAt(prev) < GROUP_WINDOW_MS;
     }
     if (!unreadPlaced && lastReadSeq !== null && m.seq > lastReadSeq) {
       rows.push({ kind: "unread", key: "unread" });
@@ -54,6 +67,7 @@ export function buildRows(messages: readonly Message[], lastReadSeq: number | nu
     }
     rows.push({ kind: "message", key: `m-${m.id}`, message: m, grouped });
     prev = m;
+    prevDay = day;
   }
   return rows;
 }

@@ -69,7 +69,10 @@ function updateUser(u: User): void {
   const next = new Map(users.value);
   next.set(u.id, u);
   users.value = next;
-  if (me.value && u.id === me.value.id) me.value = { ...me.value, ...u };
+  if (me.value && u.id === me.value.id) {
+    me.value = { ...me.value, ...u };
+    setTimeZone(u.timezone); // changed in another tab or device
+  }
 }
 
 export async function boot(): Promise<void> {
@@ -188,6 +191,8 @@ function openSocket(): void {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${proto}//${location.host}/api/v1/events?since=${position}`);
   socket = ws;
+  let opened = false;
+  ws.onopen = () => { opened = true; };
   connection.value = attempt === 0 && connection.value !== "reconnecting" ? "connecting" : "reconnecting";
   ws.onmessage = (ev) => {
     let frame: Record<string, unknown>;
@@ -203,7 +208,10 @@ function openSocket(): void {
     socket = null;
     window.clearInterval(pingTimer);
     if (stopped) return;
-    if (ev.code === 4001 || ev.code === 4004) {
+    // Refused before it opened: the server turns a handshake down with an HTTP status (401 for
+    // a signed-out session or one that must first enrol in two-factor authentication), which a
+    // browser only sees as close 1006. Ask the REST API which it is before retrying.
+    if (ev.code === 4001 || ev.code === 4004 || !opened) {
       void checkSession();
       return;
     }
@@ -222,17 +230,25 @@ function openSocket(): void {
 }
 
 async function checkSession(): Promise<void> {
-  try {
-    await api("GET", "/me");
+  const retry = () => {
+    if (stopped) return;
     connection.value = "reconnecting";
     reconnectTimer = window.setTimeout(openSocket, backoffMs(attempt++));
+  };
+  try {
+    await api("GET", "/me");
   } catch (exc) {
-    // 401: the handler shows the sign-in dialog. 403: a second factor became required.
+    // 403: a second factor became required — the enrolment page, and no more socket attempts.
     if (mustEnrol(exc)) {
       closeSocket();
       auth.value = "mustEnrol";
+      return;
     }
+    // 401: the handler shows the sign-in dialog (and stopped the socket).
+    if (exc instanceof ApiError && exc.status === 401) return;
+    // Anything else (the server is down or restarting): try the socket again later.
   }
+  retry();
 }
 
 /** Presence hint: idle while the page is hidden, active when it is visible again. */
@@ -470,7 +486,8 @@ function addMessage(m: Message): void {
 function notify(s: ChannelSummary, m: Message): void {
   const my = me.value?.id ?? -1;
   const dm = s.channel.kind === "direct" || s.channel.kind === "group";
-  if (!(dm || m.mentioned_user_ids.includes(my))) return;
+  // The same mentions as the sidebar's mention badge: @you, @channel and @here.
+  if (!(dm || m.mentioned_user_ids.includes(my) || m.mentions_channel || m.mentions_here)) return;
   if (s.membership?.muted || typeof Notification === "undefined" || Notification.permission !== "granted") return;
   if (localStorage.getItem("courtyard.notifications") !== "on") return;
   const n = new Notification(userName(m.sender_id), { body: m.text.slice(0, 200), tag: `cy-${m.id}` });
@@ -636,6 +653,36 @@ export async function setPinned(m: Message, pinned: boolean): Promise<void> {
 
 export async function setPreference(channelId: number, prefs: { muted?: boolean; starred?: boolean }): Promise<void> {
   setSummary(await api<ChannelSummary>("PUT", `/channels/${channelId}/preferences`, prefs));
+}
+
+// Messages whose receipts were fetched: "seen by" for a message loaded from history comes from
+// the server once; later read markers arrive live (read_marker.moved).
+const receiptsFetched = new Set<number>();
+
+/** Who has already read `m` (loaded from history): their read markers are at least at its seq. */
+export async function loadReceipts(m: Message): Promise<void> {
+  if (receiptsFetched.has(m.id)) return;
+  receiptsFetched.add(m.id);
+  let res: { available: boolean; read_by: number[] };
+  try {
+    res = await api<{ available: boolean; read_by: number[] }>("GET", `/messages/${m.id}/receipts`);
+  } catch {
+    receiptsFetched.delete(m.id); // try again next time
+    return;
+  }
+  if (!res.available || res.read_by.length === 0) return;
+  const next = new Map(receipts.value);
+  const per = new Map(next.get(m.channel_id) ?? []);
+  for (const uid of res.read_by) per.set(uid, Math.max(m.seq, per.get(uid) ?? 0));
+  next.set(m.channel_id, per);
+  receipts.value = next;
+}
+
+/** Change a channel's topic; other members get it live as channel.updated. */
+export async function updateTopic(channelId: number, topic: string): Promise<void> {
+  const channel = await api<ChannelSummary["channel"]>("PATCH", `/channels/${channelId}`, { topic });
+  const s = summaries.value.get(channelId);
+  if (s) setSummary({ ...s, channel });
 }
 
 export async function joinChannel(channelId: number): Promise<void> {

@@ -28,7 +28,7 @@ export interface HistoryPage { messages: Message[]; has_more_before: boolean; ha
 export interface StateResponse { user: User; channels: ChannelSummary[]; position: number; events_url: string }
 // With second_factor_required the session is pending (user null) until POST /auth/sign-in/second-factor.
 export interface SignedIn { user: User | null; session_id: number; expires_at: string; token: string | null; csrf_token: string | null; second_factor_required?: boolean }
-export interface TwoFactorStatus { enabled: boolean; required: boolean; enrolment_pending: boolean; recovery_codes_left: number }
+export interface TwoFactorStatus { enabled: boolean; required: boolean; enrolment_pending: boolean; recovery_codes_left: number; reauthentication_required: boolean }
 export interface Enrolment { secret: string; otpauth_uri: string; qr_svg: string }
 export interface Invite { id: number; role: Role; email: string | null; created_by: number; created_at: string; expires_at: string; used_at: string | null; revoked: boolean }
 export interface MessageVersion { version: number; text: string; edited_at: string; editor_id: number }

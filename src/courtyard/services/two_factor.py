@@ -31,6 +31,7 @@ class TwoFactorStatus:
     required: bool
     enrolment_pending: bool
     recovery_codes_left: int
+    reauthentication_required: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,19 @@ class TwoFactor:
         async with self._ctx.storage.snapshot() as uow:
             record = await uow.two_factor.get(actor.user_id)
             left = await uow.two_factor.recovery_codes_left(actor.user_id)
+            # The same check the sensitive actions make, so a client (or a test) can tell
+            # whether the next one will ask for the password or a code.
+            try:
+                await require_recent_authentication(self._ctx, uow, actor)
+                reauthentication_required = False
+            except PermissionDenied:
+                reauthentication_required = True
         return TwoFactorStatus(
             enabled=bool(record and record.enabled),
             required=self._ctx.policy.security.requires_two_factor(actor.role, is_bot=actor.is_bot),
             enrolment_pending=bool(record and not record.enabled),
             recovery_codes_left=left if record and record.enabled else 0,
+            reauthentication_required=reauthentication_required,
         )
 
     async def begin_enrolment(self, actor: Actor) -> Enrolment:

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { channelTitle } from "../logic";
 import { navigate, parseRoute, path } from "../router";
@@ -70,7 +70,9 @@ function Main() {
     }
   }, [route.page, summaries.value.size]);
 
-  useEffect(() => {
+  // A layout effect: the shortcuts work from the first painted frame (an effect runs a frame
+  // later, so a quick Ctrl+K right after sign-in could be lost).
+  useLayoutEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") {
         e.preventDefault();

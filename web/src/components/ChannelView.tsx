@@ -1,20 +1,17 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api";
-import { formatDay, t } from "../i18n";
-import { buildRows, channelTitle, typingNames } from "../logic";
+import { t } from "../i18n";
+import { channelTitle, typingNames } from "../logic";
 import {
-  channelMessages, discardSend, highlightMessageId, joinChannel, loadAround, loadLatest, loadNewer, loadOlder,
-  markRead, me, now, openThread, openThreadId, pending, receipts, retrySend, setPreference, summaries, threads,
+  channelMessages, discardSend, highlightMessageId, joinChannel, loadAround, loadLatest,
+  markRead, me, now, openThread, openThreadId, pending, receipts, retrySend, setPreference, summaries, threads, updateTopic, loadReceipts,
   typing, userName, users,
 } from "../store";
 import type { ChannelSummary, Message } from "../types";
 import { Composer } from "./Composer";
-import { MemoMessage, MessageItem } from "./Message";
+import { MessageItem } from "./Message";
+import { type ListControl, MessageList } from "./MessageList";
 import { HistoryDialog } from "./Overlays";
-
-// The newest rows always render in full; older ones skip layout and paint while off screen
-// (content-visibility), which keeps long histories cheap without a JavaScript virtualiser.
-const LIVE_ROWS = 60;
 
 function PendingList({ channelId, threadRootId }: { channelId: number; threadRootId: number | null }) {
   const mine = pending.value.filter((p) => p.channelId === channelId && p.threadRootId === threadRootId);
@@ -46,12 +43,18 @@ function TypingLine({ channelId, threadRootId }: { channelId: number; threadRoot
   );
 }
 
+function latestOwn(list: Message[]): Message | undefined {
+  const my = me.value?.id;
+  for (let i = list.length - 1; i >= 0; i--) if (list[i].sender_id === my && !list[i].deleted_at) return list[i];
+  return undefined;
+}
+
 function seenByFor(s: ChannelSummary, list: Message[]): Map<number, string[]> {
   // "Seen by" on the latest own message others have read (small channels keep receipts).
   const out = new Map<number, string[]>();
   const per = receipts.value.get(s.channel.id);
   const my = me.value?.id;
-  const lastMine = [...list].reverse().find((m) => m.sender_id === my && !m.deleted_at);
+  const lastMine = latestOwn(list);
   if (!lastMine || !per) return out;
   const names = [...per.entries()].filter(([uid, seq]) => uid !== my && seq >= lastMine.seq).map(([uid]) => userName(uid));
   if (names.length) out.set(lastMine.id, names);
@@ -61,17 +64,15 @@ function seenByFor(s: ChannelSummary, list: Message[]): Map<number, string[]> {
 export function ChannelView({ channelId, messageId }: { channelId: number; messageId: number | null }) {
   const s = summaries.value.get(channelId);
   const cm = channelMessages.value.get(channelId);
-  const scroller = useRef<HTMLDivElement>(null);
-  const stick = useRef(true);
-  const anchor = useRef<{ height: number; top: number } | null>(null);
+  const control = useRef<ListControl>({ stick: true, anchor: null }).current;
   const [history, setHistory] = useState<Message | null>(null);
   const [showPins, setShowPins] = useState(false);
   const [error, setError] = useState("");
   const lastRead = useRef<number | null>(null);
-  const toUnread = useRef(false);
 
   useEffect(() => {
-    stick.current = true;
+    control.stick = true;
+    control.anchor = null;
     setShowPins(false);
     lastRead.current = summaries.value.get(channelId)?.membership?.last_read_seq ?? null;
     const load = async () => {
@@ -82,7 +83,9 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
             await loadLatest(channelId);
             void openThread(m.thread_root_id);
           } else {
-            stick.current = false;
+            // The linked message a third of the way down the viewport, with what came before it above.
+            control.stick = false;
+            control.anchor = { key: `m-${m.id}`, delta: -Math.round(window.innerHeight / 3) };
             await loadAround(channelId, m.seq);
           }
           highlightMessageId.value = m.id;
@@ -98,33 +101,11 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
     void load();
   }, [channelId, messageId]);
 
-  useLayoutEffect(() => {
-    const el = scroller.current;
-    if (!el) return;
-    if (toUnread.current) {
-      toUnread.current = false;
-      el.querySelector(".unread-separator")?.scrollIntoView({ block: "start" });
-    } else if (anchor.current) {
-      el.scrollTop = el.scrollHeight - anchor.current.height + anchor.current.top;
-      anchor.current = null;
-    } else if (stick.current) {
-      el.scrollTop = el.scrollHeight;
-    } else if (highlightMessageId.value !== null) {
-      el.querySelector(`[data-message-id="${highlightMessageId.value}"]`)?.scrollIntoView({ block: "center" });
-    }
-  }, [cm?.list, pending.value.length]);
-
-  const onScroll = () => {
-    const el = scroller.current;
-    if (!el || !cm) return;
-    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    if (el.scrollTop < 300 && cm.hasMoreBefore && !cm.loading) {
-      anchor.current = { height: el.scrollHeight, top: el.scrollTop };
-      void loadOlder(channelId).then((ok) => { if (!ok) anchor.current = null; });
-    }
-    if (stick.current && cm.hasMoreAfter && !cm.loading) void loadNewer(channelId);
-    if (stick.current) void markRead(channelId);
-  };
+  // The latest own message may have come from history: ask who read it before it was loaded.
+  const ownLatest = cm ? latestOwn(cm.list) : undefined;
+  useEffect(() => {
+    if (ownLatest) void loadReceipts(ownLatest);
+  }, [ownLatest?.id]);
 
   if (!s) {
     return <main class="channel-view" aria-busy="true"><p class="empty">{error || t("common.loading")}</p></main>;
@@ -132,49 +113,35 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
   const my = me.value!.id;
   const title = channelTitle(s, my, users.value);
   const isChannel = s.channel.kind === "public" || s.channel.kind === "private";
-  const rows = cm ? buildRows(cm.list, lastRead.current) : [];
   const seen = cm ? seenByFor(s, cm.list) : new Map<number, string[]>();
   const member = !!s.membership;
   const threadRoot = openThreadId.value;
   return (
     <div class={`channel-layout${threadRoot !== null || showPins ? " with-panel" : ""}`}>
       <main class="channel-view" aria-label={isChannel ? `#${title}` : title}>
-        <header class="channel-header">
-          <h1>{isChannel ? (s.channel.kind === "private" ? "🔒 " : "# ") : ""}{title}</h1>
-          {s.channel.topic && <p class="topic" title={s.channel.topic}>{s.channel.topic}</p>}
-          <div class="header-actions">
-            <span class="dim">{t("channel.members", { count: s.channel.member_count })}</span>
-            {member && (
-              <>
-                <button type="button" class="icon-button" aria-pressed={s.membership!.starred} aria-label={s.membership!.starred ? t("channel.unstar") : t("channel.star")} title={s.membership!.starred ? t("channel.unstar") : t("channel.star")} onClick={() => void setPreference(channelId, { starred: !s.membership!.starred })}>{s.membership!.starred ? "★" : "☆"}</button>
-                <button type="button" class="icon-button" aria-pressed={s.membership!.muted} aria-label={s.membership!.muted ? t("channel.unmute") : t("channel.mute")} title={s.membership!.muted ? t("channel.unmute") : t("channel.mute")} onClick={() => void setPreference(channelId, { muted: !s.membership!.muted })}>{s.membership!.muted ? "🔕" : "🔔"}</button>
-              </>
-            )}
-            <button type="button" class="icon-button" aria-pressed={showPins} aria-label={t("pins.title")} title={t("pins.title")} onClick={() => { openThreadId.value = null; setShowPins(!showPins); }}>📌</button>
-          </div>
-        </header>
+        <ChannelHeader s={s} title={title} isChannel={isChannel} showPins={showPins} onPins={() => { openThreadId.value = null; setShowPins(!showPins); }} />
         {cm && lastRead.current !== null && cm.hasMoreBefore && cm.list.length > 0 && cm.list[0].seq > lastRead.current + 1 && (
           <button type="button" class="jump-unread" onClick={() => {
-            stick.current = false;
-            toUnread.current = true;
+            control.stick = false;
+            control.anchor = { key: "unread", delta: 0 };
             void loadAround(channelId, lastRead.current! + 1);
           }}>{t("msg.jumpUnread")}</button>
         )}
-        <div class="message-scroller" ref={scroller} onScroll={onScroll} role="log" aria-label={t("msg.list", { channel: title })} aria-live="polite" tabIndex={0}>
-          {cm && !cm.hasMoreBefore && <p class="beginning">{t("msg.beginning", { channel: isChannel ? `#${title}` : title })}</p>}
-          {cm?.loading && <p class="dim loading-older">{t("msg.loadOlder")}</p>}
-          {error && <p class="error" role="alert">{error}</p>}
-          {rows.map((row, index) =>
-            row.kind === "day" ? (
-              <div key={row.key} class="day-separator" role="separator"><span>{formatDay(row.iso)}</span></div>
-            ) : row.kind === "unread" ? (
-              <div key={row.key} class="unread-separator" role="separator"><span>{t("msg.newMessages")}</span></div>
-            ) : (
-              <MemoMessage key={row.key} m={row.message} grouped={row.grouped} lazy={index < rows.length - LIVE_ROWS} highlighted={highlightMessageId.value === row.message.id} seenBy={seen.get(row.message.id)} onHistory={setHistory} />
-            ),
-          )}
-          <PendingList channelId={channelId} threadRootId={null} />
-        </div>
+        <MessageList
+          channelId={channelId}
+          cm={cm}
+          lastRead={lastRead.current}
+          seen={seen}
+          control={control}
+          label={t("msg.list", { channel: title })}
+          onHistory={setHistory}
+          before={<>
+            {cm && !cm.hasMoreBefore && <p class="beginning">{t("msg.beginning", { channel: isChannel ? `#${title}` : title })}</p>}
+            {cm?.loading && <p class="dim loading-older">{t("msg.loadOlder")}</p>}
+            {error && <p class="error" role="alert">{error}</p>}
+          </>}
+          after={<PendingList channelId={channelId} threadRootId={null} />}
+        />
         <TypingLine channelId={channelId} threadRootId={null} />
         {member ? (
           s.channel.archived_at ? null : <Composer channelId={channelId} threadRootId={null} placeholder={t("composer.placeholder", { channel: isChannel ? `#${title}` : title })} autoFocus />
@@ -186,6 +153,73 @@ export function ChannelView({ channelId, messageId }: { channelId: number; messa
       {showPins && threadRoot === null && <PinsPanel channelId={channelId} onClose={() => setShowPins(false)} onHistory={setHistory} />}
       {history && <HistoryDialog m={history} onClose={() => setHistory(null)} />}
     </div>
+  );
+}
+
+/** Who may change a topic (the server's rule, services/channels.py): administrators, and members
+ * who are not guests, while the channel is not archived. */
+function mayEditTopic(s: ChannelSummary): boolean {
+  const role = me.value?.role;
+  if (s.channel.archived_at) return false;
+  return role === "owner" || role === "admin" || (!!s.membership && role !== "guest");
+}
+
+function TopicEditor({ s, onDone }: { s: ChannelSummary; onDone: () => void }) {
+  const [text, setText] = useState(s.channel.topic);
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError("");
+    try {
+      await updateTopic(s.channel.id, text.trim());
+      onDone();
+    } catch (exc) {
+      setError(t("common.error", { detail: exc instanceof Error ? exc.message : String(exc) }));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="topic-editor" onSubmit={save} onKeyDown={(e) => { if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); onDone(); } }}>
+      <input aria-label={t("channel.topic")} value={text} maxLength={250} autoFocus onInput={(e) => setText(e.currentTarget.value)} />
+      <button type="submit" class="primary" disabled={busy}>{t("msg.save")}</button>
+      <button type="button" onClick={onDone}>{t("msg.cancel")}</button>
+      {error && <p class="error" role="alert">{error}</p>}
+    </form>
+  );
+}
+
+function ChannelHeader({ s, title, isChannel, showPins, onPins }: { s: ChannelSummary; title: string; isChannel: boolean; showPins: boolean; onPins: () => void }) {
+  const channelId = s.channel.id;
+  const member = !!s.membership;
+  const [editing, setEditing] = useState(false);
+  const editable = mayEditTopic(s);
+  useEffect(() => setEditing(false), [channelId]);
+  return (
+    <header class="channel-header">
+      <h1>{isChannel ? (s.channel.kind === "private" ? "🔒 " : "# ") : ""}{title}</h1>
+      {editing ? <TopicEditor s={s} onDone={() => setEditing(false)} /> : (
+        <>
+          {/* The topic is someone's text: rendered as text, never as markup. */}
+          {s.channel.topic && <p class="topic" title={s.channel.topic} data-testid="topic">{s.channel.topic}</p>}
+          {editable && (
+            <button type="button" class="link topic-edit" onClick={() => setEditing(true)}>{s.channel.topic ? t("channel.editTopic") : t("channel.addTopic")}</button>
+          )}
+        </>
+      )}
+      <div class="header-actions">
+        <span class="dim">{t("channel.members", { count: s.channel.member_count })}</span>
+        {member && (
+          <>
+            <button type="button" class="icon-button" aria-pressed={s.membership!.starred} aria-label={s.membership!.starred ? t("channel.unstar") : t("channel.star")} title={s.membership!.starred ? t("channel.unstar") : t("channel.star")} onClick={() => void setPreference(channelId, { starred: !s.membership!.starred })}>{s.membership!.starred ? "★" : "☆"}</button>
+            <button type="button" class="icon-button" aria-pressed={s.membership!.muted} aria-label={s.membership!.muted ? t("channel.unmute") : t("channel.mute")} title={s.membership!.muted ? t("channel.unmute") : t("channel.mute")} onClick={() => void setPreference(channelId, { muted: !s.membership!.muted })}>{s.membership!.muted ? "🔕" : "🔔"}</button>
+          </>
+        )}
+        <button type="button" class="icon-button" aria-pressed={showPins} aria-label={t("pins.title")} title={t("pins.title")} onClick={onPins}>📌</button>
+      </div>
+    </header>
   );
 }
 

@@ -31,9 +31,9 @@ export function Attachments({ m }: { m: Message }) {
   );
 }
 
-interface Props { m: Message; grouped: boolean; inThread?: boolean; highlighted?: boolean; seenBy?: string[]; lazy?: boolean; onHistory: (m: Message) => void }
+interface Props { m: Message; grouped: boolean; inThread?: boolean; highlighted?: boolean; seenBy?: string[]; onHistory: (m: Message) => void }
 
-export function MessageItem({ m, grouped, inThread, highlighted, seenBy, lazy, onHistory }: Props) {
+export function MessageItem({ m, grouped, inThread, highlighted, seenBy, onHistory }: Props) {
   const mine = m.sender_id === me.value?.id;
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(m.text);
@@ -55,7 +55,7 @@ export function MessageItem({ m, grouped, inThread, highlighted, seenBy, lazy, o
   const my = me.value?.id ?? -1;
   return (
     <article
-      class={`message${lazy ? " lazy" : ""}${grouped ? " grouped" : ""}${highlighted ? " highlighted" : ""}${m.pinned_at ? " pinned" : ""}${m.mentioned_user_ids.includes(my) ? " mentions-me" : ""}`}
+      class={`message${grouped ? " grouped" : ""}${highlighted ? " highlighted" : ""}${m.pinned_at ? " pinned" : ""}${m.mentioned_user_ids.includes(my) ? " mentions-me" : ""}`}
       data-message-id={m.id}
       aria-labelledby={`m-${m.id}-meta`}
       tabIndex={0}

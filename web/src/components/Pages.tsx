@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
-import { formatDateTime, LOCALES, locale, setLocale, t, type Locale } from "../i18n";
+import { formatDateTime, LOCALES, locale, setLocale, setTimeZone, t, type Locale } from "../i18n";
 import { navigate } from "../router";
 import { me, userName, users } from "../store";
 import { setTheme, theme, type Theme } from "../theme";
@@ -59,9 +59,44 @@ export function SettingsPage() {
           {LOCALES.map((l) => <option key={l.id} value={l.id} lang={l.id}>{l.name}</option>)}
         </select>
       </label>
+      <TimeZoneField />
       <label class="row"><input type="checkbox" checked={notify} onChange={(e) => void toggleNotify(e.currentTarget.checked)} />{t("settings.notifications")}</label>
       <TwoFactorSettings />
     </main>
+  );
+}
+
+const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+// The zones this browser knows (the server checks the name against its own IANA database).
+const ZONES: string[] = (() => {
+  const supported = (Intl as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf?.("timeZone") ?? [];
+  return supported.length ? supported : [BROWSER_ZONE];
+})();
+
+/** The profile's time zone: empty follows the browser; times everywhere render in it. */
+function TimeZoneField() {
+  const [status, setStatus] = useState("");
+  const current = me.value?.timezone ?? "";
+  const choose = async (zone: string) => {
+    setStatus("");
+    try {
+      const updated = await api<User>("PATCH", "/me", { timezone: zone });
+      me.value = { ...me.value!, ...updated };
+      setTimeZone(updated.timezone);
+      setStatus(t("settings.saved"));
+    } catch (exc) {
+      setStatus(t("common.error", { detail: exc instanceof Error ? exc.message : String(exc) }));
+    }
+  };
+  return (
+    <label class="stack">{t("settings.timezone")}
+      <select value={current} onChange={(e) => void choose(e.currentTarget.value)} data-testid="timezone">
+        <option value="">{t("settings.timezoneBrowser", { zone: BROWSER_ZONE })}</option>
+        {current && !ZONES.includes(current) && <option value={current}>{current}</option>}
+        {ZONES.map((z) => <option key={z} value={z}>{z.replace(/_/g, " ")}</option>)}
+      </select>
+      {status && <span role="status">{status}</span>}
+    </label>
   );
 }
 

@@ -84,7 +84,8 @@ export function SecondFactorStep({ onSignedIn, onRestart }: { onSignedIn: (res: 
 
 // ---- re-authentication ---------------------------------------------------------------------
 
-const reauthPrompt = signal<((ok: boolean) => void) | null>(null);
+const reauthPrompt = signal<{ id: number; resolve: (ok: boolean) => void } | null>(null);
+let reauthPrompts = 0;
 
 /** Run a sensitive action; when the server wants a fresh password or code, ask, then retry once. */
 export async function withReauth<T>(action: () => Promise<T>): Promise<T> {
@@ -92,7 +93,7 @@ export async function withReauth<T>(action: () => Promise<T>): Promise<T> {
     return await action();
   } catch (exc) {
     if (!(exc instanceof ApiError && exc.status === 403 && exc.code === "reauthentication_required")) throw exc;
-    const ok = await new Promise<boolean>((resolve) => { reauthPrompt.value = resolve; });
+    const ok = await new Promise<boolean>((resolve) => { reauthPrompt.value = { id: ++reauthPrompts, resolve }; });
     if (!ok) throw new ApiError(0, "cancelled", "");
     return await action();
   }
@@ -102,21 +103,20 @@ function cancelled(exc: unknown): boolean {
   return exc instanceof ApiError && exc.code === "cancelled";
 }
 
-/** The prompt withReauth opens: password (or a code), POST /auth/reauthenticate. */
+/** The prompt withReauth opens: password (or a code), POST /auth/reauthenticate. Each prompt is a
+ * new form (keyed), so it starts empty without clearing what someone already typed into it. */
 export function ReauthDialog() {
-  const resolve = reauthPrompt.value;
+  const prompt = reauthPrompt.value;
+  return prompt ? <ReauthForm key={prompt.id} resolve={prompt.resolve} /> : null;
+}
+
+function ReauthForm({ resolve }: { resolve: (ok: boolean) => void }) {
   const [usePassword, setUsePassword] = useState(true);
   const [mode, setMode] = useState<CodeMode>("code");
   const [password, setPassword] = useState("");
   const [value, setValue] = useState("");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
-  useEffect(() => {
-    setPassword("");
-    setValue("");
-    setError("");
-  }, [resolve]);
-  if (!resolve) return null;
   const close = (ok: boolean) => {
     reauthPrompt.value = null;
     resolve(ok);

@@ -210,6 +210,7 @@ class TwoFactorController(Controller):
             required=status.required,
             enrolment_pending=status.enrolment_pending,
             recovery_codes_left=status.recovery_codes_left,
+            reauthentication_required=status.reauthentication_required,
         )
 
     @post("/enrolment", summary="Start enrolling an authenticator app", opt=ENROLMENT)

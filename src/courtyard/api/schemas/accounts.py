@@ -96,6 +96,9 @@ class TwoFactorStatusResponse(msgspec.Struct, kw_only=True):
     required: bool
     enrolment_pending: bool
     recovery_codes_left: int
+    # Whether a sensitive action now would first ask for the password or a code (403
+    # reauthentication_required): no re-authentication within the window, or an access token.
+    reauthentication_required: bool
 
 
 class EnrolmentResponse(msgspec.Struct, kw_only=True):
