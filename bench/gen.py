@@ -374,6 +374,7 @@ class Generator:
         tag = f"{os.getpid()}-{random.getrandbits(32):08x}"
         recent: dict[int, list[int]] = defaultdict(list)
         lat: dict[str, list[float]] = defaultdict(list)
+        server_ms: dict[str, list[float]] = defaultdict(list)
         status: Counter[str] = Counter()
         errors: Counter[str] = Counter()
         counts: Counter[str] = Counter()
@@ -406,7 +407,7 @@ class Generator:
                 method, path, body = "POST", f"/api/v1/channels/{channel}/read", {}
             counts[kind] += 1
             try:
-                code, data = await pool.request(method, path, body, token)
+                code, data = await pool.request(method, path, body, token, server_ms[kind])
             except Exception as exc:
                 errors[type(exc).__name__] += 1
                 lat[kind].append((time.monotonic_ns() - sched) / 1e6)
@@ -443,6 +444,7 @@ class Generator:
             "status": dict(status),
             "errors": dict(errors),
             "lat_ms": {k: v for k, v in lat.items()},
+            "server_ms": {k: v for k, v in server_ms.items() if v},
             "elapsed": (time.monotonic_ns() - start) / 1e9,
         }
 

@@ -1582,12 +1582,15 @@ def _chat_step(
     users: int,
 ) -> dict[str, Any]:
     lat: dict[str, list[float]] = {}
+    server_ms: dict[str, list[float]] = {}
     status: dict[str, int] = {}
     errors: dict[str, int] = {}
     counts: dict[str, int] = {}
     for reply in replies:
         for kind, values in reply["lat_ms"].items():
             lat.setdefault(kind, []).extend(values)
+        for kind, values in reply.get("server_ms", {}).items():
+            server_ms.setdefault(kind, []).extend(values)
         for key, value in reply["status"].items():
             status[key] = status.get(key, 0) + value
         for key, value in reply["errors"].items():
@@ -1619,6 +1622,9 @@ def _chat_step(
         "api_p99_ms": api.get("p99") or 0.0,
         "api_ms": api,
         "by_kind_ms": {k: summary(v) for k, v in lat.items()},
+        # The server's own time per kind (Server-Timing): the rest of by_kind_ms is the
+        # network, the generator and waiting to be read.
+        "server_by_kind_ms": {k: summary(v) for k, v in server_ms.items()},
         "delivery_ms": delivery,
         "deliveries": stats["frames"],
         "gates": gates,
@@ -1680,6 +1686,8 @@ async def amain(args: argparse.Namespace) -> int:
     sizes = Sizes.full() if args.full else Sizes.short()
     if args.budget:
         sizes.budget_s = args.budget
+    for assignment in args.set:
+        _override(sizes, assignment)
     only = {s.strip().upper() for s in args.only.split(",")} if args.only else set()
     bench = Bench(sizes, only, pin=not args.no_pin, profile=not args.no_profile, keep=args.keep)
     loop = asyncio.get_running_loop()
@@ -1698,6 +1706,25 @@ async def amain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _override(sizes: Sizes, assignment: str) -> None:
+    """Apply one ``--set FIELD=VALUE``, typed like the field's current value."""
+    name, _, raw = assignment.partition("=")
+    if not raw or not hasattr(sizes, name):
+        raise SystemExit(f"--set {assignment!r}: expected FIELD=VALUE with a field of Sizes")
+    current = getattr(sizes, name)
+    try:
+        if isinstance(current, bool):
+            value = raw.lower() in ("1", "true", "yes", "on")
+        elif isinstance(current, tuple):
+            kind = type(current[0]) if current else str
+            value: Any = tuple(kind(item) for item in raw.split(","))
+        else:
+            value = type(current)(raw)
+    except ValueError as exc:
+        raise SystemExit(f"--set {assignment!r}: {exc}") from exc
+    setattr(sizes, name, value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--full", action="store_true", help="full sizes (bench-full)")
@@ -1706,6 +1733,14 @@ def main() -> None:
     parser.add_argument("--no-pin", action="store_true", help="do not pin server/load to cores")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override one size, e.g. --set s7_sizes=1000000 --set s7_backends=postgresql "
+        "(lists comma-separated; fields: see Sizes in bench/run.py)",
+    )
     args = parser.parse_args()
     raise SystemExit(asyncio.run(amain(args)))
 
