@@ -115,6 +115,15 @@ class Database:
         async with engine.connect() as conn:
             if write:
                 await conn.execution_options(**{_WRITE_OPTION: True})
+            elif not self.is_sqlite:
+                # PostgreSQL's default READ COMMITTED gives each statement its own snapshot; a
+                # read unit of work promises one snapshot for all its statements (a history
+                # page and its reactions, a replay and its membership changes). asyncpg sets
+                # this on its BEGIN: no extra round trip. SQLite's deferred BEGIN already
+                # reads one snapshot in WAL mode.
+                await conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
             async with conn.begin():
                 yield conn
 
