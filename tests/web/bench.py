@@ -276,9 +276,10 @@ async def _profile_stop(cdp: Any, label: str) -> None:
     nodes = {n["id"]: n for n in profile["nodes"]}
     deltas = profile["timeDeltas"]
     self_us: dict[str, float] = {}
-    for node_id, delta in zip(profile["samples"], deltas[1:] + [0], strict=True):
+    for node_id, delta in zip(profile["samples"], [*deltas[1:], 0], strict=True):
         frame = nodes[node_id]["callFrame"]
-        where = f"{frame['functionName'] or '(anonymous)'} {frame['url'].rsplit('/', 1)[-1]}:{frame['lineNumber'] + 1}"
+        name = frame["functionName"] or "(anonymous)"
+        where = f"{name} {frame['url'].rsplit('/', 1)[-1]}:{frame['lineNumber'] + 1}"
         self_us[where] = self_us.get(where, 0.0) + delta
     total = sum(self_us.values()) or 1.0
     print(f"profile, {label}: top self time of {total / 1000:.0f} ms sampled")
