@@ -47,6 +47,10 @@ from tests.web.support import DIST as BUILT_DIST
 
 # A copy of the build may be measured while web/dist is rebuilt (WEB_BENCH_DIST=/path/to/copy).
 DIST = Path(os.environ.get("WEB_BENCH_DIST", BUILT_DIST))
+# WEB_BENCH_PROFILE=1: record a Chromium CPU profile (CDP Profiler) of the scroll and of the
+# typing under traffic, and print the functions with the most self time (build the client with
+# `npx vite build --minify false --outDir DIR` and set WEB_BENCH_DIST=DIR for readable names).
+PROFILE = bool(os.environ.get("WEB_BENCH_PROFILE"))
 
 MEASURE_CLICK = """async (channelId) => {
   const link = document.querySelector(`.sidebar a[data-channel-id="${channelId}"]`);
@@ -254,6 +258,35 @@ async def _type_keys(page: Page) -> dict[str, float]:
     return _frames_summary(samples)
 
 
+async def _profile_start(page: Page) -> Any:
+    if not PROFILE:
+        return None
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Profiler.enable")
+    await cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+    await cdp.send("Profiler.start")
+    return cdp
+
+
+async def _profile_stop(cdp: Any, label: str) -> None:
+    if cdp is None:
+        return
+    profile = (await cdp.send("Profiler.stop"))["profile"]
+    await cdp.detach()
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    deltas = profile["timeDeltas"]
+    self_us: dict[str, float] = {}
+    for node_id, delta in zip(profile["samples"], [*deltas[1:], 0], strict=True):
+        frame = nodes[node_id]["callFrame"]
+        name = frame["functionName"] or "(anonymous)"
+        where = f"{name} {frame['url'].rsplit('/', 1)[-1]}:{frame['lineNumber'] + 1}"
+        self_us[where] = self_us.get(where, 0.0) + delta
+    total = sum(self_us.values()) or 1.0
+    print(f"profile, {label}: top self time of {total / 1000:.0f} ms sampled")
+    for where, us in sorted(self_us.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"  {us / 1000:8.1f} ms {100 * us / total:5.1f}%  {where}")
+
+
 async def scrolling_and_typing() -> dict[str, Any]:
     """Frame times scrolling 10,000 loaded messages; typing latency quiet and under traffic."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -299,7 +332,9 @@ async def scrolling_and_typing() -> dict[str, Any]:
                     "el => { el.scrollTop = el.scrollHeight; }"
                 )
                 await page.wait_for_timeout(500)
+                cdp = await _profile_start(page)
                 scroll = await page.evaluate(SCROLL_TO_TOP, SCROLL_STEP_PX)
+                await _profile_stop(cdp, "scrolling to the top")
 
                 await page.locator(".message-scroller").evaluate(
                     "el => { el.scrollTop = el.scrollHeight; }"
@@ -337,7 +372,9 @@ async def scrolling_and_typing() -> dict[str, Any]:
                 poster = asyncio.create_task(traffic())
                 await asyncio.sleep(1)
                 traffic_started = time.monotonic()
+                cdp = await _profile_start(page)
                 busy = await _type_keys(page)
+                await _profile_stop(cdp, "typing under traffic")
                 typing_seconds = time.monotonic() - traffic_started
                 stop.set()
                 posted = await poster

@@ -427,12 +427,28 @@ export function setTimeZone(zone: string | null | undefined): void {
   }
 }
 
+// Formatters by kind, locale and zone: creating an Intl.DateTimeFormat costs far more than
+// formatting with one, and every newly shown message row formats two times (profiled: ~6% of the
+// main thread while scrolling 10,000 messages, more than markdown).
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(kind: "time" | "dateTime"): Intl.DateTimeFormat {
+  const zone = timeZone.value;
+  const key = `${kind}\u0000${locale.value}\u0000${zone ?? ""}`;
+  let format = formatters.get(key);
+  if (!format) {
+    const options: Intl.DateTimeFormatOptions = kind === "time" ? { hour: "numeric", minute: "2-digit" } : { dateStyle: "medium", timeStyle: "short" };
+    format = new Intl.DateTimeFormat(locale.value, { ...options, timeZone: zone });
+    formatters.set(key, format);
+  }
+  return format;
+}
+
 export function formatTime(iso: string): string {
-  return new Intl.DateTimeFormat(locale.value, { hour: "numeric", minute: "2-digit", timeZone: timeZone.value }).format(new Date(iso));
+  return formatter("time").format(new Date(iso));
 }
 
 export function formatDateTime(iso: string): string {
-  return new Intl.DateTimeFormat(locale.value, { dateStyle: "medium", timeStyle: "short", timeZone: timeZone.value }).format(new Date(iso));
+  return formatter("dateTime").format(new Date(iso));
 }
 
 // The calendar day (YYYY-MM-DD) of an instant in the chosen time zone; cached, since the message

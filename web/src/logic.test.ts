@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  backoffMs, buildRows, countIncoming, documentTitle, draftKey, loadDraft, matchTitles, matchUsers, mentionQuery,
+  backoffMs, buildRows, countIncoming, indexRows, type RowIndex, documentTitle, draftKey, loadDraft, matchTitles, matchUsers, mentionQuery,
   mergeMessages, patchMessage, saveDraft, sections, settlePending, typingNames, type PendingSend,
 } from "./logic";
 import { translate, catalogues } from "./i18n";
@@ -135,5 +135,62 @@ describe("emoji autocomplete", () => {
     expect(emojiQuery("10:30", 5)).toBeNull();
     expect(emojiQuery(":t", 2)).toBeNull();
     expect(matchEmoji("ta")[0]).toEqual(["tada", "🎉"]);
+  });
+});
+
+describe("indexRows", () => {
+  const day = (iso: string) => iso.slice(0, 10);
+  const start = [
+    msg(1, 1, { created_at: "2026-11-26T10:00:00Z" }),
+    msg(2, 2, { created_at: "2026-11-27T10:00:00Z" }),
+    msg(3, 3, { created_at: "2026-11-27T10:01:00Z" }),
+  ];
+  const fresh = (list: Message[], lastRead: number | null) => indexRows(null, list, lastRead, day, "UTC");
+  const shape = (ix: RowIndex) => ({
+    keys: ix.rows.map((r) => r.key),
+    grouped: ix.rows.map((r) => (r.kind === "message" ? r.grouped : null)),
+    index: [...ix.indexOf.entries()],
+    focusable: ix.focusable,
+  });
+
+  it("extends the rows in place when messages are appended, as a rebuild would lay them out", () => {
+    const first = indexRows(null, start, 2, day, "UTC");
+    const rows = first.rows;
+    const more = [...start, msg(4, 4, { created_at: "2026-11-27T10:02:00Z" }), msg(5, 5, { created_at: "2026-11-28T09:00:00Z", sender_id: 20 })];
+    const next = indexRows(first, more, 2, day, "UTC");
+    expect(next.rows).toBe(rows); // extended, not rebuilt
+    expect(shape(next)).toEqual(shape(fresh(more, 2)));
+    expect(next.rows.map((r) => r.kind)).toEqual(["day", "message", "day", "message", "unread", "message", "message", "day", "message"]);
+  });
+
+  it("places the unread line on the first appended message past the last read one", () => {
+    const first = indexRows(null, start, 3, day, "UTC");
+    const more = [...start, msg(4, 4, { created_at: "2026-11-27T10:02:00Z" })];
+    const next = indexRows(first, more, 3, day, "UTC");
+    expect(shape(next)).toEqual(shape(fresh(more, 3)));
+    expect(next.indexOf.get("unread")).toBe(next.indexOf.get("m-4")! - 1);
+  });
+
+  it("rebuilds when a message was replaced, inserted, or the unread line or scope changed", () => {
+    const first = indexRows(null, start, null, day, "UTC");
+    const edited = [start[0], { ...start[1], text: "edited" }, start[2], msg(4, 4)];
+    const afterEdit = indexRows(first, edited, null, day, "UTC");
+    expect(afterEdit.rows).not.toBe(first.rows);
+    expect(afterEdit.rows.find((r) => r.key === "m-2")).toMatchObject({ message: { text: "edited" } });
+
+    const base = indexRows(null, start, null, day, "UTC");
+    const inserted = [start[0], msg(9, 1.5, { created_at: "2026-11-26T11:00:00Z" }), start[1], start[2]];
+    expect(shape(indexRows(base, inserted, null, day, "UTC"))).toEqual(shape(fresh(inserted, null)));
+
+    const other = indexRows(null, start, null, day, "UTC");
+    const more = [...start, msg(4, 4)];
+    expect(indexRows(other, more, 1, day, "UTC").rows).not.toBe(other.rows);
+    const zoned = indexRows(null, start, null, day, "UTC");
+    expect(indexRows(zoned, more, null, day, "Europe/Berlin").rows).not.toBe(zoned.rows);
+  });
+
+  it("returns the same index for the same list", () => {
+    const first = indexRows(null, start, null, day, "UTC");
+    expect(indexRows(first, start, null, day, "UTC")).toBe(first);
   });
 });

@@ -45,11 +45,16 @@ function createdAt(m: Message): number {
 /** Rows to render: day separators (days in the time zone of `dayOf`), a "new messages" line after
  * lastReadSeq, consecutive messages grouped. */
 export function buildRows(messages: readonly Message[], lastReadSeq: number | null, dayOf: (iso: string) => string = localDay): Row[] {
-  const rows: Row[] = [];
-  let prev: Message | null = null;
-  let prevDay = "";
-  let unreadPlaced = lastReadSeq === null;
-  for (const m of messages) {
+  return appendRows([], null, messages, 0, lastReadSeq, dayOf);
+}
+
+/** Rows for messages[from..] pushed onto `rows`, which already holds the rows of messages[..from]
+ * (whose last message is `prev`). Returns `rows`. */
+function appendRows(rows: Row[], prev: Message | null, messages: readonly Message[], from: number, lastReadSeq: number | null, dayOf: (iso: string) => string): Row[] {
+  let prevDay = prev ? dayOf(prev.created_at) : "";
+  let unreadPlaced = lastReadSeq === null || (prev !== null && prev.seq > lastReadSeq);
+  for (let i = from; i < messages.length; i++) {
+    const m = messages[i];
     const day = dayOf(m.created_at);
     let grouped = false;
     if (!prev || prevDay !== day) {
@@ -70,6 +75,52 @@ export function buildRows(messages: readonly Message[], lastReadSeq: number | nu
     prevDay = day;
   }
   return rows;
+}
+
+/** A message list's rows with each row's index by key and whether it takes focus. */
+export interface RowIndex {
+  readonly messages: readonly Message[];
+  readonly lastReadSeq: number | null;
+  readonly dayOf: (iso: string) => string;
+  readonly scope: unknown;
+  readonly rows: readonly Row[];
+  readonly indexOf: ReadonlyMap<string, number>;
+  readonly focusable: readonly boolean[];
+}
+
+/** Whether `next` is `prev` with messages appended after its newest (every old entry the same
+ * object at the same place): then the old rows are still right and only new ones are needed. */
+function appendedTo(prev: readonly Message[], next: readonly Message[]): boolean {
+  if (next.length <= prev.length) return false;
+  for (let i = prev.length - 1; i >= 0; i--) if (prev[i] !== next[i]) return false;
+  return true;
+}
+
+/** The rows for `messages`. When `prev` was built with the same unread line, day function and
+ * scope (e.g. the time zone the days are in) and `messages` only appends to its messages (a live
+ * message arriving), the new rows are added to prev's arrays in place (prev must not be used
+ * afterwards): an arriving message costs its own row, not a pass over the whole history. */
+export function indexRows(prev: RowIndex | null, messages: readonly Message[], lastReadSeq: number | null, dayOf: (iso: string) => string, scope: unknown): RowIndex {
+  if (prev && prev.messages === messages && prev.lastReadSeq === lastReadSeq && prev.dayOf === dayOf && prev.scope === scope) return prev;
+  if (prev && prev.lastReadSeq === lastReadSeq && prev.dayOf === dayOf && prev.scope === scope && appendedTo(prev.messages, messages)) {
+    const rows = prev.rows as Row[];
+    const indexOf = prev.indexOf as Map<string, number>;
+    const focusable = prev.focusable as boolean[];
+    const from = rows.length;
+    const last = prev.messages.length ? prev.messages[prev.messages.length - 1] : null;
+    appendRows(rows, last, messages, prev.messages.length, lastReadSeq, dayOf);
+    for (let i = from; i < rows.length; i++) {
+      indexOf.set(rows[i].key, i);
+      focusable.push(rows[i].kind === "message");
+    }
+    return { messages, lastReadSeq, dayOf, scope, rows, indexOf, focusable };
+  }
+  const rows = buildRows(messages, lastReadSeq, dayOf);
+  return {
+    messages, lastReadSeq, dayOf, scope, rows,
+    indexOf: new Map(rows.map((r, i) => [r.key, i])),
+    focusable: rows.map((r) => r.kind === "message"),
+  };
 }
 
 /** Sidebar sections. */

@@ -98,7 +98,11 @@ function purifier(): typeof DOMPurify {
   return DOMPurify;
 }
 
-const cache = new Map<string, string>();
+// marked's output (with highlight.js's markup) by text: parsing and highlighting are done once per
+// text, but what is shown is sanitised every time (the cache holds unsanitised HTML). Bounded:
+// cleared when it outgrows a long channel's history.
+const parsed = new Map<string, string>();
+const PARSED_LIMIT = 20_000;
 
 // Text with none of these has no markdown, no links and no mentions: it is one escaped paragraph.
 const PLAIN = /^[^*_`~[\]<>&#|!\\:@\n\r]*$/;
@@ -110,16 +114,16 @@ export function renderMarkdown(text: string): string {
     return text.trim() ? `<p>${escapeHtml(text.trim())}</p>` : "";
   }
   const key = `${myUsername}\u0000${text}`;
-  const hit = cache.get(key);
-  if (hit !== undefined) return hit;
-  const raw = marked.parse(text) as string;
-  const clean = purifier().sanitize(raw, {
+  let raw = parsed.get(key);
+  if (raw === undefined) {
+    raw = marked.parse(text) as string;
+    if (parsed.size >= PARSED_LIMIT) parsed.clear();
+    parsed.set(key, raw);
+  }
+  return purifier().sanitize(raw, {
     ALLOWED_TAGS,
     ALLOWED_ATTR: ["href", "class", "title"],
     ALLOW_DATA_ATTR: false,
     ALLOWED_URI_REGEXP: SAFE_URL,
   }) as string;
-  if (cache.size > 2000) cache.clear();
-  cache.set(key, clean);
-  return clean;
 }

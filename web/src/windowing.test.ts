@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  anchorFromOffsets, anchoredTop, spans, atBottom, computeOffsets, covers, nextFocusable, pickAnchor, rowAt, rowHeights, segments,
+  anchorFromOffsets, anchoredTop, spans, atBottom, computeOffsets, covers, nextFocusable, offsetsFrom, pickAnchor, rowAt, rowHeights, segments,
   visibleRange, withKept,
 } from "./windowing";
 
@@ -12,6 +12,14 @@ describe("windowing arithmetic", () => {
   it("computes prefix offsets with the total last", () => {
     expect([...offsets]).toEqual([0, 50, 100, 150, 200, 250, 550, 600, 650, 700, 750]);
     expect([...computeOffsets([])]).toEqual([0]);
+  });
+  it("recomputes offsets from a row on, as computing them all would", () => {
+    const appended = offsetsFrom(offsets, 10, [20, 30]);
+    expect([...appended]).toEqual([...computeOffsets([...heights, 20, 30])]);
+    const changed = offsetsFrom(offsets, 8, [100, 50, 20]);
+    expect([...changed]).toEqual([...computeOffsets([...heights.slice(0, 8), 100, 50, 20])]);
+    expect([...offsetsFrom(offsets, 0, [5])]).toEqual([0, 5]);
+    expect(offsets[10]).toBe(750); // the old offsets are left as they were
   });
 
   it("finds the row containing a pixel, clamped to the list", () => {

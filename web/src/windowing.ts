@@ -14,6 +14,17 @@ export function computeOffsets(heights: readonly number[]): Float64Array {
   return offsets;
 }
 
+/** Offsets recomputed from row `from` on: rows before it keep their offsets from `offsets`, and
+ * `heights` are the heights of rows from..end (appended rows, or rows whose height changed). An
+ * arriving message or a newly measured row near the end then costs the rows after it only. */
+export function offsetsFrom(offsets: Float64Array, from: number, heights: readonly number[]): Float64Array {
+  const start = Math.max(0, Math.min(from, offsets.length - 1));
+  const out = new Float64Array(start + heights.length + 1);
+  out.set(offsets.subarray(0, start + 1));
+  for (let i = 0; i < heights.length; i++) out[start + i + 1] = out[start + i] + heights[i];
+  return out;
+}
+
 /** The index of the row that contains pixel y (clamped to [0, n-1]; -1 for no rows). */
 export function rowAt(offsets: ArrayLike<number>, y: number): number {
   const n = offsets.length - 1;

@@ -1,3 +1,4 @@
+import { Component } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api";
 import { emojiQuery, matchEmoji } from "../emoji";
@@ -10,7 +11,7 @@ type Suggestion = { kind: "user"; user: User } | { kind: "emoji"; name: string; 
 
 interface Props { channelId: number; threadRootId: number | null; placeholder: string; disabled?: boolean; autoFocus?: boolean }
 
-export function Composer({ channelId, threadRootId, placeholder, disabled, autoFocus }: Props) {
+function ComposerBox({ channelId, threadRootId, placeholder, disabled, autoFocus }: Props) {
   const key = draftKey(me.value!.id, channelId, threadRootId);
   const [text, setText] = useState(() => loadDraft(localStorage, key));
   const [files, setFiles] = useState<FileInfo[]>([]);
@@ -206,4 +207,19 @@ export function Composer({ channelId, threadRootId, placeholder, disabled, autoF
       </div>
     </div>
   );
+}
+
+/** The composer, re-rendered only when its own props change: the channel view re-renders for
+ * every arriving message, and the composer's state (the draft) lives here, so a message arriving
+ * never re-renders the composer and a keystroke re-renders nothing but the composer. */
+export class Composer extends Component<Props> {
+  shouldComponentUpdate(next: Props): boolean {
+    const a = this.props;
+    return a.channelId !== next.channelId || a.threadRootId !== next.threadRootId || a.placeholder !== next.placeholder ||
+      a.disabled !== next.disabled || a.autoFocus !== next.autoFocus;
+  }
+
+  render() {
+    return <ComposerBox {...this.props} />;
+  }
 }

@@ -1,14 +1,14 @@
 // The channel's message list, windowed: every loaded message stays in memory, but only the rows
 // near the viewport are in the DOM; spacers stand in for the rest (arithmetic: ../windowing.ts).
 import type { ComponentChildren } from "preact";
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { dayKey, formatDay, t, timeZone } from "../i18n";
-import { buildRows, type Row } from "../logic";
+import { indexRows, type Row, type RowIndex } from "../logic";
 import { highlightMessageId, loadNewer, loadOlder, markRead, pending } from "../store";
 import type { ChannelMessages } from "../store";
 import type { Message } from "../types";
 import {
-  type Anchor, type Range, anchorFromOffsets, atBottom, computeOffsets, covers, nextFocusable, pickAnchor, rowHeights,
+  type Anchor, type Range, anchorFromOffsets, atBottom, computeOffsets, covers, offsetsFrom, nextFocusable, pickAnchor, rowHeights,
   segments, spans, visibleRange, withKept,
 } from "../windowing";
 import { MemoMessage } from "./Message";
@@ -27,13 +27,41 @@ const LOAD_MORE_PX = 600;
 // unread separators have the same height everywhere).
 const measured = new Map<string, number>();
 
+// Estimates by message object (messages are replaced, never mutated, when they change): a
+// layout from scratch estimates every unmeasured row of the history.
+const estimates = new WeakMap<Message, number>();
+
 function estimate(row: Row): number {
   if (row.kind !== "message") return 40;
+  const known = estimates.get(row.message);
+  if (known !== undefined) return known + (row.grouped ? 8 : 30);
   const lines = Math.min(20, Math.ceil(row.message.text.length / 90) + (row.message.text.match(/\n/g)?.length ?? 0));
-  return (row.grouped ? 8 : 30) + 20 * Math.max(1, lines) + (row.message.reactions.length ? 30 : 0) + (row.message.reply_count ? 24 : 0);
+  const body = 20 * Math.max(1, lines) + (row.message.reactions.length ? 30 : 0) + (row.message.reply_count ? 24 : 0);
+  estimates.set(row.message, body);
+  return body + (row.grouped ? 8 : 30);
 }
 
 const rowKey = (row: Row) => row.key;
+const NO_MESSAGES: readonly Message[] = [];
+
+interface Layout { rows: readonly Row[]; count: number; version: number; offsets: Float64Array }
+
+// The lowest row whose measured height changed since the last layout (Infinity: none).
+let dirtyFrom = Infinity;
+
+/** The rows' offsets: when only rows were appended or rows near the end were measured since the
+ * last layout, recomputed from the first changed row on; else from scratch. */
+function layoutRows(prev: Layout | null, rows: readonly Row[], version: number): Layout {
+  if (prev && prev.rows === rows && prev.version === version && prev.count === rows.length) return prev;
+  if (prev && prev.rows === rows && prev.count <= rows.length) {
+    const from = Math.min(prev.count, dirtyFrom);
+    dirtyFrom = Infinity;
+    return { rows, count: rows.length, version, offsets: offsetsFrom(prev.offsets, from, rowHeights(rows.slice(from), rowKey, measured, estimate)) };
+  }
+  dirtyFrom = Infinity;
+  return { rows, count: rows.length, version, offsets: computeOffsets(rowHeights(rows, rowKey, measured, estimate)) };
+}
+
 // A day separator's key is its day, and it moves to the first loaded message of that day when
 // older ones are prepended: never an anchor.
 const stableKey = (key: string) => !key.startsWith("day-");
@@ -62,10 +90,15 @@ export function MessageList({ channelId, cm, lastRead, seen, control, label, bef
   void pending.value.length; // a new pending send re-renders, which keeps the list at the bottom
 
   const list = cm?.list;
-  const rows = useMemo(() => (list ? buildRows(list, lastRead, dayKey) : []), [list, lastRead, zone]);
-  const indexOf = useMemo(() => new Map(rows.map((r, i) => [r.key, i])), [rows]);
-  const focusable = useMemo(() => rows.map((r) => r.kind === "message"), [rows]);
-  const offsets = useMemo(() => computeOffsets(rowHeights(rows, rowKey, measured, estimate)), [rows, version]);
+  // Extended in place when messages arrive (a rebuild over 10,000 loaded messages per arriving
+  // one delayed keystrokes in the composer).
+  const index = useRef<RowIndex | null>(null);
+  index.current = indexRows(index.current, list ?? NO_MESSAGES, lastRead, dayKey, zone);
+  const { rows, indexOf, focusable } = index.current;
+  const indexNow = useRef(indexOf);
+  indexNow.current = indexOf;
+  const layout = useRef<Layout | null>(null);
+  const offsets = (layout.current = layoutRows(layout.current, rows, version)).offsets;
   const total = offsets[rows.length];
 
   // Where the viewport is (rows-container pixels): at the bottom, at the anchor, or as scrolled.
@@ -112,6 +145,7 @@ export function MessageList({ channelId, cm, lastRead, seen, control, label, bef
       const h = (child as HTMLElement).offsetHeight;
       if (measured.get(key) !== h) {
         measured.set(key, h);
+        dirtyFrom = Math.min(dirtyFrom, indexOf.get(key) ?? 0);
         changed = true;
       }
       observer.current?.observe(child);
@@ -142,6 +176,7 @@ export function MessageList({ channelId, cm, lastRead, seen, control, label, bef
         const h = el.offsetHeight;
         if (measured.get(key) !== h) {
           measured.set(key, h);
+          dirtyFrom = Math.min(dirtyFrom, indexNow.current.get(key) ?? 0);
           changed = true;
         }
       }
