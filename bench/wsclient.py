@@ -30,6 +30,26 @@ def client_text_frame(payload: bytes) -> bytes:
     return bytes((0x81, 0x80 | 126)) + length.to_bytes(2, "big") + b"\x00\x00\x00\x00" + payload
 
 
+def frame_bounds(data: bytes, i: int, n: int) -> tuple[int, int, int] | None:
+    """The unmasked server frame at ``data[i:]``: (header size, payload length, end), or
+    None while its header or payload has not fully arrived."""
+    length = data[i + 1] & 0x7F
+    if length < 126:
+        head = 2
+    elif length == 126:
+        if n - i < 4:
+            return None
+        length = (data[i + 2] << 8) | data[i + 3]
+        head = 4
+    else:
+        if n - i < 10:
+            return None
+        length = int.from_bytes(data[i + 2 : i + 10], "big")
+        head = 10
+    end = i + head + length
+    return None if end > n else (head, length, end)
+
+
 class Group:
     """Counters shared by every connection of one generator process."""
 
@@ -141,22 +161,10 @@ class EventClient(asyncio.Protocol):
         n = len(data)
         i = 0
         while n - i >= 2:
-            length = data[i + 1] & 0x7F
-            if length < 126:
-                head = 2
-            elif length == 126:
-                if n - i < 4:
-                    break
-                length = (data[i + 2] << 8) | data[i + 3]
-                head = 4
-            else:
-                if n - i < 10:
-                    break
-                length = int.from_bytes(data[i + 2 : i + 10], "big")
-                head = 10
-            end = i + head + length
-            if end > n:
+            bounds = frame_bounds(data, i, n)
+            if bounds is None:
                 break
+            head, length, end = bounds
             opcode = data[i] & 0x0F
             if opcode == 1:
                 group.frames += 1
@@ -308,22 +316,10 @@ class SendClient(asyncio.Protocol):
         answers = 0
         now = 0
         while n - i >= 2:
-            length = data[i + 1] & 0x7F
-            if length < 126:
-                head = 2
-            elif length == 126:
-                if n - i < 4:
-                    break
-                length = (data[i + 2] << 8) | data[i + 3]
-                head = 4
-            else:
-                if n - i < 10:
-                    break
-                length = int.from_bytes(data[i + 2 : i + 10], "big")
-                head = 10
-            end = i + head + length
-            if end > n:
+            bounds = frame_bounds(data, i, n)
+            if bounds is None:
                 break
+            head, length, end = bounds
             opcode = data[i] & 0x0F
             start = i + head
             if opcode == 1:

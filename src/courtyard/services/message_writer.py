@@ -87,20 +87,6 @@ class MessageWriter:
         self._draining = False
         self._drainer: asyncio.Task[None] | None = None
 
-    async def write(
-        self,
-        actor: Actor,
-        channel_id: int,
-        text: str,
-        client_message_id: str | None,
-        thread_root_id: int | None,
-        file_ids: Sequence[int] = (),
-    ) -> Written:
-        """Queue a send and wait for the transaction that stores it."""
-        return await self.submit(
-            actor, channel_id, text, client_message_id, thread_root_id, file_ids
-        )
-
     def submit(
         self,
         actor: Actor,
