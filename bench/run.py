@@ -1492,11 +1492,15 @@ class Bench:
             await self.stop_servers(install)
         stop_all()
         for install in self.installs:
-            if install.pg_name:
+            if install.pg_name and not self.keep:
                 with contextlib.suppress(Exception):
                     await drop_pg_database(install.pg_name)
+            elif install.pg_name:
+                self.log(f"kept PostgreSQL database {install.pg_name} ({install.database_url})")
         if not self.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            self.log(f"kept data directories under {self.tmp}")
 
     def finish(self) -> None:
         self.results["elapsed_s"] = time.monotonic() - self.started
@@ -1732,7 +1736,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=0, help="time budget in seconds")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server/load to cores")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary data directories and PostgreSQL databases (drop them yourself)",
+    )
     parser.add_argument(
         "--set",
         action="append",

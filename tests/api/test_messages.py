@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.support import Person, QueryCounter
 
@@ -110,6 +111,83 @@ async def test_history_pages_before_after_and_around(alice: Person) -> None:
     assert both.status_code == 422
 
 
+async def test_history_page_flags_and_extras_at_every_edge(alice: Person, bob: Person) -> None:
+    """The one-statement page: far-side flags at both ends, and reactions, mentions and files
+    attached to the right messages in the right order, for channel and thread pages."""
+    channel = await alice.create_channel(member_ids=[bob.id])
+    path = f"/api/v1/channels/{channel['id']}/messages"
+    empty = (await alice.get(path, params={"before": 5})).json()
+    assert empty == {"messages": [], "has_more_before": False, "has_more_after": False}
+    sent = [await alice.send(channel["id"], f"m{n}") for n in range(1, 7)]
+    mention = await bob.send(channel["id"], f"cc @{alice.username}")  # seq 7
+    upload = await alice.client.post(
+        "/api/v1/files", files={"file": ("notes.txt", b"notes\n" * 10, "text/plain")}
+    )
+    assert upload.status_code == 201, upload.text
+    attached = await alice.post(path, {"text": "file", "file_ids": [upload.json()["id"]]})
+    assert attached.status_code == 201, attached.text  # seq 8
+    thumbs, party = "%F0%9F%91%8D", "%F0%9F%8E%89"
+    target = sent[2]["id"]  # seq 3
+    for who, emoji in ((bob, party), (alice, thumbs), (bob, thumbs)):
+        assert (await who.put(f"/api/v1/messages/{target}/reactions/{emoji}")).status_code in (
+            200,
+            201,
+            204,
+        )
+
+    def seqs(page: dict[str, Any]) -> list[int]:
+        return [m["seq"] for m in page["messages"]]
+
+    async def page(**params: int) -> dict[str, Any]:
+        response = await bob.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    oldest = await page(before=1)
+    assert (seqs(oldest), oldest["has_more_before"], oldest["has_more_after"]) == ([], False, True)
+    newest = await page(after=8)
+    assert (seqs(newest), newest["has_more_before"], newest["has_more_after"]) == ([], True, False)
+    beyond = await page(before=100, limit=3)
+    assert (seqs(beyond), beyond["has_more_before"], beyond["has_more_after"]) == (
+        [6, 7, 8],
+        True,
+        False,
+    )
+    first = await page(after=0, limit=3)
+    assert (seqs(first), first["has_more_before"], first["has_more_after"]) == (
+        [1, 2, 3],
+        False,
+        True,
+    )
+    whole = await page(after=0, limit=8)
+    assert (seqs(whole), whole["has_more_before"], whole["has_more_after"]) == (
+        list(range(1, 9)),
+        False,
+        False,
+    )
+    exact = await page(before=9, limit=8)
+    assert (exact["has_more_before"], exact["has_more_after"]) == (False, False)
+    by_seq = {m["seq"]: m for m in whole["messages"]}
+    assert [(r["emoji"], r["user_ids"]) for r in by_seq[3]["reactions"]] == [
+        ("\N{PARTY POPPER}", [bob.id]),
+        ("\N{THUMBS UP SIGN}", [alice.id, bob.id]),
+    ]
+    assert by_seq[7]["mentioned_user_ids"] == [alice.id]
+    assert [a["name"] for a in by_seq[8]["attachments"]] == ["notes.txt"]
+    assert all(not by_seq[n]["reactions"] for n in (1, 2, 4, 5, 6, 7, 8))
+    assert all(not by_seq[n]["attachments"] for n in range(1, 8))
+    assert mention["seq"] == 7
+
+    root = sent[0]["id"]
+    for n in range(3):
+        await bob.send(channel["id"], f"r{n}", thread_root_id=root)
+    replies = (
+        await bob.get(f"/api/v1/messages/{root}/thread", params={"limit": 2, "before": 100})
+    ).json()["replies"]
+    assert [m["text"] for m in replies["messages"]] == ["r1", "r2"]
+    assert (replies["has_more_before"], replies["has_more_after"]) == (True, False)
+
+
 async def test_threads_update_root_summary_and_stay_out_of_channel_history(
     alice: Person, bob: Person
 ) -> None:
@@ -145,4 +223,5 @@ async def test_history_page_costs_constant_queries(
     with queries.counting() as large:
         await bob.get(path, params={"limit": 30})
     assert small.count == large.count, large.statements
-    assert large.count <= 7, large.statements
+    # The access check and one statement for the rows, the far-side flag and the extras.
+    assert large.count == 2, large.statements

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -15,12 +15,14 @@ def to_micros(moment: datetime) -> int:
     """Aware datetime -> integer microseconds since the epoch."""
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are not stored")
-    return (moment - _EPOCH) // _MICROSECOND
+    return (moment - EPOCH) // _MICROSECOND
 
 
 def from_micros(value: int) -> datetime:
     """Integer microseconds since the epoch -> aware UTC datetime."""
-    return _EPOCH + timedelta(microseconds=value)
+    # Positional: a keyword argument doubles the cost of this call, made for every timestamp
+    # of every message read.
+    return EPOCH + timedelta(0, 0, value)
 
 
 def maybe_from_micros(value: int | None) -> datetime | None:

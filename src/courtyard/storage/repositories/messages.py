@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     func,
     literal_column,
     null,
@@ -43,7 +44,8 @@ from courtyard.storage.repositories._base import (
 )
 from courtyard.storage.repositories.bulk import insert_returning_ids
 from courtyard.storage.schema import files, mentions, message_versions, messages, reactions
-from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micros
+from courtyard.storage.timestamps import EPOCH as _EPOCH
+from courtyard.storage.timestamps import from_micros, to_micros
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,36 +279,59 @@ class MessageRepository(Repository):
     ) -> HistoryPage:
         """A window of top-level channel history, or of one thread's replies.
 
-        Every statement here is built once at import (see :class:`_PageStatements`), and the
-        window's reactions, mentions and files come in one statement over the window's seq
-        range: the page costs three or four statements whatever its size.
+        Every statement here is built once at import (see :class:`_PageStatements`). A page is
+        one statement: the window's rows, whether there is more on the far side, and the
+        window's reactions, mentions and files come back together (one round trip on
+        PostgreSQL). Only ``around`` and an empty window take more.
         """
         statements = _THREAD_PAGE if thread_root_id is not None else _CHANNEL_PAGE
         scope_id = thread_root_id if thread_root_id is not None else channel_id
         limit = request.limit
-        more_before = more_after = False
         if request.around is not None:
-            half = max(limit // 2, 1)
-            older, more_before = await self._fetch(
-                statements.before, scope_id, request.around, half
-            )
-            newer, more_after = await self._fetch(
-                statements.from_, scope_id, request.around, limit - half
-            )
-            rows = older[::-1] + newer
-        elif request.after is not None:
-            rows, more_after = await self._fetch(statements.after, scope_id, request.after, limit)
-            if request.after > 0:
-                more_before = await self._exists(statements.at_or_before, scope_id, request.after)
+            return await self._around(statements, scope_id, request.around, limit)
+        if request.after is not None:
+            statement, probe, seq = statements.after_page, statements.at_or_before, request.after
         elif request.before is not None:
-            newest_first, more_before = await self._fetch(
-                statements.before, scope_id, request.before, limit
-            )
-            rows = newest_first[::-1]
-            more_after = await self._exists(statements.at_or_after, scope_id, request.before)
+            statement, probe, seq = statements.before_page, statements.at_or_after, request.before
         else:
-            newest_first, more_before = await self._fetch(statements.latest, scope_id, 0, limit)
-            rows = newest_first[::-1]
+            statement, probe, seq = statements.latest_page, None, 0
+        result = await self.conn.execute(
+            statement, {"scope_id": scope_id, "seq": seq, "n": limit + 1}
+        )
+        rows: list[Any] = []
+        extras: list[Any] = []
+        far_side = False
+        for row in result:
+            if row[0] == _MESSAGE_PART:
+                rows.append(row[1:_FAR_SIDE])
+                far_side = row[_FAR_SIDE]
+            else:
+                extras.append((row[0] - 1, row[1], *row[_FAR_SIDE + 1 :]))
+        # Rows come oldest first; the one read beyond ``limit`` is the far end of the window.
+        more = len(rows) > limit
+        if request.after is not None:
+            rows = rows[:limit]
+        elif more:
+            rows = rows[1:]
+        if not rows and probe is not None:
+            far_side = await self._exists(probe, scope_id, seq)
+        if request.after is not None:
+            more_before, more_after = bool(far_side) and seq > 0, more
+        else:
+            more_before, more_after = more, bool(far_side)
+        return HistoryPage(
+            messages=_assemble(rows, extras),
+            has_more_before=more_before,
+            has_more_after=more_after,
+        )
+
+    async def _around(
+        self, statements: _PageStatements, scope_id: int, around: int, limit: int
+    ) -> HistoryPage:
+        half = max(limit // 2, 1)
+        older, more_before = await self._fetch(statements.before, scope_id, around, half)
+        newer, more_after = await self._fetch(statements.from_, scope_id, around, limit - half)
+        rows = older[::-1] + newer
         if not rows:
             return HistoryPage(messages=[], has_more_before=more_before, has_more_after=more_after)
         extras = await self.conn.execute(
@@ -573,33 +598,57 @@ def _message(
         client_message_id,
     ) = row
     deleted = deleted_at is not None
+    # Positional, in the field order of Message (see its docstring).
     return Message(
-        id=message_id,
-        channel_id=channel_id,
-        seq=seq,
-        sender_id=sender_id,
-        text="" if deleted else text,
-        created_at=from_micros(created_at),
-        edited_at=maybe_from_micros(edited_at),
-        deleted_at=maybe_from_micros(deleted_at),
-        thread_root_id=thread_root_id,
-        reply_count=reply_count,
-        last_reply_at=maybe_from_micros(last_reply_at),
-        reply_participant_ids=load_ids(reply_participant_ids),
-        reactions=_groups(reacted[message_id]) if message_id in reacted else [],
-        pinned_at=maybe_from_micros(pinned_at),
-        pinned_by=pinned_by,
-        mentioned_user_ids=mentioned.get(message_id, []),
-        mentions_channel=bool(mentions_channel),
-        mentions_here=bool(mentions_here),
-        client_message_id=client_message_id,
-        attachments=[] if deleted else attached.get(message_id, []),
+        message_id,
+        channel_id,
+        seq,
+        sender_id,
+        "" if deleted else text,
+        _EPOCH + timedelta(0, 0, created_at),
+        None if edited_at is None else _EPOCH + timedelta(0, 0, edited_at),
+        None if deleted_at is None else _EPOCH + timedelta(0, 0, deleted_at),
+        thread_root_id,
+        reply_count,
+        None if last_reply_at is None else _EPOCH + timedelta(0, 0, last_reply_at),
+        load_ids(reply_participant_ids),
+        _groups(reacted[message_id]) if message_id in reacted else [],
+        None if pinned_at is None else _EPOCH + timedelta(0, 0, pinned_at),
+        pinned_by,
+        mentioned.get(message_id, []),
+        bool(mentions_channel),
+        bool(mentions_here),
+        client_message_id,
+        [] if deleted else attached.get(message_id, []),
     )
 
 
-# The unpacking in _message follows the table's column order; a new column must be added there.
+# The unpacking in _message follows the table's column order and its call follows Message's
+# field order; a new column or field must be added there.
 _MESSAGE_WIDTH = 19
 assert len(messages.columns) == _MESSAGE_WIDTH, "update _message for the new messages column"
+assert Message.__struct_fields__ == (
+    "id",
+    "channel_id",
+    "seq",
+    "sender_id",
+    "text",
+    "created_at",
+    "edited_at",
+    "deleted_at",
+    "thread_root_id",
+    "reply_count",
+    "last_reply_at",
+    "reply_participant_ids",
+    "reactions",
+    "pinned_at",
+    "pinned_by",
+    "mentioned_user_ids",
+    "mentions_channel",
+    "mentions_here",
+    "client_message_id",
+    "attachments",
+), "update _message for the new Message field"
 
 # --- statements built once ------------------------------------------------------------------
 _REACTION, _MENTION, _FILE = 0, 1, 2
@@ -676,6 +725,88 @@ _EXTRAS_BY_IDS = _extras(
 )
 
 
+# A page statement's rows: (part, the 19 message columns, far_side, then the extras columns
+# name, number, ordinal, media_type, size, width, height, thumb). A message row has part 0 and
+# no extras; an extras row has part _REACTION+1 / _MENTION+1 / _FILE+1, the message id in the
+# id column and nothing else of the message.
+_MESSAGE_PART = 0
+_FAR_SIDE = 1 + len(messages.columns)
+_EXTRAS_NAMES = ("name", "number", "ordinal", "media_type", "size", "width", "height", "thumb")
+
+
+def _page_statement(
+    scope: ColumnElement[bool],
+    window: ColumnElement[bool] | None,
+    newest_first: bool,
+    far_side: ColumnElement[bool] | None,
+) -> Any:
+    """One statement for a whole history page (see :meth:`MessageRepository.page`).
+
+    ``window`` narrows the scope (``seq < :seq`` …), ``newest_first`` says which end of it the
+    ``:n`` rows are taken from, and ``far_side`` is the probe for messages beyond the cursor
+    (uncorrelated, so both databases evaluate it once). The window is a materialised CTE that
+    the extras join by message id, so the rows and their reactions, mentions and files are one
+    round trip and one snapshot.
+    """
+    chosen = select(messages).where(scope if window is None else scope & window)
+    chosen = chosen.order_by(messages.c.seq.desc() if newest_first else messages.c.seq)
+    page = chosen.limit(bindparam("n")).cte("page").prefix_with("MATERIALIZED")
+    extras_types = (
+        String(),
+        BigInteger(),
+        BigInteger(),
+        String(),
+        BigInteger(),
+        Integer(),
+        Integer(),
+        Boolean(),
+    )
+    no_extras = [cast(null(), kind) for kind in extras_types]
+    probe = exists().where(far_side) if far_side is not None else literal_column("0", Integer) == 1
+    message_part = select(
+        literal_column(str(_MESSAGE_PART), Integer).label("part"),
+        *page.c,
+        probe.label("far_side"),
+        *(value.label(name) for value, name in zip(no_extras, _EXTRAS_NAMES, strict=True)),
+    )
+
+    def extras_part(part: int, message_id: Any, values: list[Any]) -> Any:
+        nothing = [cast(null(), column.type) for column in messages.columns if column.name != "id"]
+        # The message id goes in the id column; everything else of the message is NULL.
+        return select(
+            literal_column(str(part), Integer), message_id, *nothing, cast(null(), Boolean), *values
+        ).join_from(page, message_id.table, page.c.id == message_id)
+
+    reaction_part = extras_part(
+        _REACTION + 1,
+        reactions.c.message_id,
+        [reactions.c.emoji, reactions.c.user_id, reactions.c.created_at, *no_extras[3:]],
+    )
+    mention_part = extras_part(
+        _MENTION + 1,
+        mentions.c.message_id,
+        [no_extras[0], mentions.c.user_id, no_extras[2], *no_extras[3:]],
+    )
+    file_part = extras_part(
+        _FILE + 1,
+        files.c.message_id,
+        [
+            files.c.name,
+            files.c.id,
+            cast(files.c.position, BigInteger),
+            files.c.media_type,
+            files.c.size,
+            files.c.width,
+            files.c.height,
+            files.c.thumbnail_key.is_not(None),
+        ],
+    )
+    combined = union_all(message_part, reaction_part, mention_part, file_part).subquery()
+    return select(combined).order_by(
+        combined.c.part, combined.c.seq, combined.c.ordinal, combined.c.number
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _PageStatements:
     """The statements of :meth:`MessageRepository.page` for one scope (channel or thread).
@@ -684,9 +815,10 @@ class _PageStatements:
     ``extras`` takes ``low`` and ``high``, the window's first and last seq.
     """
 
-    latest: Select[Any]
+    latest_page: Any
+    before_page: Any
+    after_page: Any
     before: Select[Any]
-    after: Select[Any]
     from_: Select[Any]
     at_or_before: Select[Any]
     at_or_after: Select[Any]
@@ -706,9 +838,14 @@ class _PageStatements:
         probe = select(messages.c.id).where(scope)
         window = scope & messages.c.seq.between(bindparam("low"), bindparam("high"))
         return cls(
-            latest=base.order_by(messages.c.seq.desc()).limit(rows),
+            latest_page=_page_statement(scope, None, True, None),
+            before_page=_page_statement(
+                scope, messages.c.seq < seq, True, scope & (messages.c.seq >= seq)
+            ),
+            after_page=_page_statement(
+                scope, messages.c.seq > seq, False, scope & (messages.c.seq <= seq)
+            ),
             before=base.where(messages.c.seq < seq).order_by(messages.c.seq.desc()).limit(rows),
-            after=base.where(messages.c.seq > seq).order_by(messages.c.seq).limit(rows),
             from_=base.where(messages.c.seq >= seq).order_by(messages.c.seq).limit(rows),
             at_or_before=probe.where(messages.c.seq <= seq).limit(1),
             at_or_after=probe.where(messages.c.seq >= seq).limit(1),
