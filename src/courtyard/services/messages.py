@@ -254,7 +254,8 @@ class Messages:
     async def history(self, actor: Actor, channel_id: int, page: PageRequest) -> HistoryPage:
         """A window of a channel's top-level messages."""
         request = self._bounded(page)
-        async with self._ctx.storage.snapshot() as uow:
+        # The page is one statement (one snapshot) after the access check.
+        async with self._ctx.storage.snapshot(consistent=request.around is not None) as uow:
             await access_channel(uow, actor, channel_id)
             return await uow.messages.page(channel_id, request)
 

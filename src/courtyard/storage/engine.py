@@ -99,12 +99,21 @@ class Database:
                 yield conn
 
     @asynccontextmanager
-    async def read(self, *, heavy: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def read(
+        self, *, heavy: bool = False, consistent: bool = True
+    ) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction with one consistent snapshot.
 
-        ``heavy`` reads (scans, exports) run off the event loop on SQLite.
+        ``heavy`` reads (scans, exports) run off the event loop on SQLite. ``consistent=False``
+        on PostgreSQL runs each statement in its own implicit transaction (autocommit): no
+        BEGIN and COMMIT round trips, for reads whose statements need not see one snapshot.
         """
-        async with self._transaction(write=False, heavy=heavy) as conn:
+        if consistent or self.is_sqlite:
+            async with self._transaction(write=False, heavy=heavy) as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @asynccontextmanager

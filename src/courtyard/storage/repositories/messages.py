@@ -730,6 +730,11 @@ _EXTRAS_BY_IDS = _extras(
 # no extras; an extras row has part _REACTION+1 / _MENTION+1 / _FILE+1, the message id in the
 # id column and nothing else of the message.
 _MESSAGE_PART = 0
+# The row count is written into the SQL text rather than sent as a parameter: with a parameter
+# LIMIT, PostgreSQL's generic plan for a prepared statement looks expensive (it assumes a tenth
+# of the channel), so it re-plans every execution, which cost more than running the page
+# (0.9 ms against 0.35 ms). Each page size gets its own prepared statement instead.
+_ROW_COUNT: Any = bindparam("n", type_=Integer, literal_execute=True)
 _FAR_SIDE = 1 + len(messages.columns)
 _EXTRAS_NAMES = ("name", "number", "ordinal", "media_type", "size", "width", "height", "thumb")
 
@@ -750,7 +755,7 @@ def _page_statement(
     """
     chosen = select(messages).where(scope if window is None else scope & window)
     chosen = chosen.order_by(messages.c.seq.desc() if newest_first else messages.c.seq)
-    page = chosen.limit(bindparam("n")).cte("page").prefix_with("MATERIALIZED")
+    page = chosen.limit(_ROW_COUNT).cte("page").prefix_with("MATERIALIZED")
     extras_types = (
         String(),
         BigInteger(),
@@ -833,7 +838,7 @@ class _PageStatements:
             & messages.c.thread_root_id.is_(None)
         )
         seq: Any = bindparam("seq")
-        rows: Any = bindparam("n")
+        rows: Any = _ROW_COUNT
         base = select(messages).where(scope)
         probe = select(messages.c.id).where(scope)
         window = scope & messages.c.seq.between(bindparam("low"), bindparam("high"))
