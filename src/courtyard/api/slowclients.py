@@ -1,4 +1,5 @@
-"""uvicorn's HTTP protocol with deadlines for slow clients (slowloris and slow POST).
+"""uvicorn's HTTP protocol with deadlines for slow clients (slowloris and slow POST), writing
+each small response in one piece (see api/http_writes.py).
 
 uvicorn closes idle keep-alive connections, but it waits forever for a request's headers and
 for its body. This subclass adds deadlines per connection:
@@ -23,6 +24,8 @@ import time
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from courtyard.api.http_writes import HeadHoldingTransport
 
 _TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\n"
@@ -135,6 +138,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self.parser.should_upgrade():
             return  # the event socket has its own timeouts
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = HeadHoldingTransport(self.transport, cycle, self.loop)  # type: ignore[assignment]
         headers = dict(self.headers or [])
         length = headers.get(b"content-length", b"0")
         if length not in (b"0", b"") or b"transfer-encoding" in headers:
