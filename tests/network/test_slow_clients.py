@@ -193,3 +193,48 @@ async def test_a_client_that_stops_reading_is_dropped(
             assert 0 < received < size  # what the kernel had buffered, then the end
     finally:
         server.stop()
+
+
+async def test_a_request_waiting_unread_in_the_kernel_is_not_counted_as_slow() -> None:
+    """The header deadline spares a client whose request has arrived but not been read yet
+    (a server loop busy with a connection storm): ``unread_bytes`` sees it in the kernel."""
+    from courtyard.api.slowclients import unread_bytes
+
+    accepted: asyncio.Future[asyncio.Transport] = asyncio.get_running_loop().create_future()
+    received = bytearray()
+
+    class Holding(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()  # like a loop that has not got round to this socket
+            accepted.set_result(transport)
+
+        def data_received(self, data: bytes) -> None:
+            received.extend(data)
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Holding, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        transport = await asyncio.wait_for(accepted, 5)
+        assert unread_bytes(transport) == 0
+        request = b"GET /api/v1/events HTTP/1.1\r\nHost: courtyard\r\n\r\n"
+        writer.write(request)
+        await writer.drain()
+        for _ in range(100):
+            if unread_bytes(transport) == len(request):
+                break
+            await asyncio.sleep(0.01)
+        assert unread_bytes(transport) == len(request)
+        transport.resume_reading()
+        for _ in range(100):
+            if len(received) == len(request):
+                break
+            await asyncio.sleep(0.01)
+        assert bytes(received) == request
+        assert unread_bytes(transport) == 0
+    finally:
+        writer.close()
+        server.close()
+        await server.wait_closed()

@@ -19,7 +19,10 @@ not one per received chunk. The deadlines and their measured effect are in docs/
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
+import termios
 import time
 from typing import Any
 
@@ -37,6 +40,19 @@ _BODY = (
     b'{"type":"urn:courtyard:problem:request_timeout","title":"Request Timeout","status":408,'
     b'"code":"request_timeout","detail":"the request was sent too slowly"}'
 )
+
+
+def unread_bytes(transport: asyncio.BaseTransport) -> int:
+    """How many bytes the client has sent that this process has not read yet (0 if unknown)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    waiting = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, waiting, True)
+    except OSError:
+        return 0
+    return int(waiting[0])
 
 
 class SlowClientLimits:
@@ -76,6 +92,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _deadline_passed(self) -> None:
         self._deadline_timer = None
         if self.transport is None or self.transport.is_closing():
+            return
+        if self._phase == "headers" and unread_bytes(self.transport) > 0:
+            # The request is waiting in the kernel: the client sent it, this process has not
+            # read it yet (a loop busy with thousands of handshakes). Not the client's fault.
+            self._arm("headers", self.limits.header_timeout)
             return
         if self._phase == "body":
             limits = self.limits
