@@ -56,11 +56,7 @@ class EventLogRepository(Repository):
 
     async def bounds(self) -> tuple[int, int]:
         """(oldest, newest) position kept; (0, 0) when the log is empty."""
-        row = (
-            await self.conn.execute(
-                select(func.min(events.c.position), func.max(events.c.position))
-            )
-        ).one()
+        row = (await self.conn.execute(_BOUNDS)).one()
         return (int(row[0] or 0), int(row[1] or 0))
 
     async def membership_changes_after(
@@ -97,3 +93,12 @@ class EventLogRepository(Repository):
             delete(membership_changes).where(membership_changes.c.position < oldest_kept)
         )
         return int(result.rowcount or 0)
+
+
+# Two scalar subqueries, not ``SELECT min(position), max(position)``: SQLite answers a lone
+# min() or max() from the primary key in one step but scans the whole table for the pair
+# (10.8 ms at 200k events, on every event-socket handshake).
+_BOUNDS = select(
+    select(func.min(events.c.position)).scalar_subquery(),
+    select(func.max(events.c.position)).scalar_subquery(),
+)
