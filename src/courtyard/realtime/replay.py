@@ -54,7 +54,7 @@ async def prepare(
             reason = "position is older than the retention window"
         if reason is not None:
             start = current
-        channels = {channel.id for channel, _ in await uow.channels.channels_of(user_id)}
+        channels = await uow.channels.channel_ids_of(user_id)
         changes = await uow.events.membership_changes_after(user_id, start)
     for _, channel_id, joined in reversed(changes):
         if joined:

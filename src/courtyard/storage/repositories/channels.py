@@ -367,6 +367,10 @@ class ChannelRepository(Repository):
             )
         return _channel(row), membership
 
+    async def channel_ids_of(self, user_id: int) -> set[int]:
+        """The ids of every channel the user is a member of (one index read per handshake)."""
+        return set((await self.conn.execute(_CHANNEL_IDS_OF, {"user_id": user_id})).scalars())
+
     async def channels_of(self, user_id: int) -> list[tuple[Channel, Membership]]:
         """Every channel the user is a member of, with their membership, in one query."""
         rows = await self.conn.execute(
@@ -522,4 +526,9 @@ _CHANNEL_WITH_MEMBERSHIP = (
         ),
     )
     .where(channels.c.id == bindparam("channel_id"))
+)
+
+
+_CHANNEL_IDS_OF = select(memberships.c.channel_id).where(
+    memberships.c.user_id == bindparam("user_id")
 )
