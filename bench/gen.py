@@ -377,6 +377,7 @@ class Generator:
         server_ms: dict[str, list[float]] = defaultdict(list)
         status: Counter[str] = Counter()
         errors: Counter[str] = Counter()
+        error_samples: list[str] = []
         counts: Counter[str] = Counter()
 
         async def act(i: int, sched: int, kind: str, user: dict[str, Any]) -> None:
@@ -410,6 +411,8 @@ class Generator:
                 code, data = await pool.request(method, path, body, token, server_ms[kind])
             except Exception as exc:
                 errors[type(exc).__name__] += 1
+                if len(error_samples) < 5:
+                    error_samples.append(f"{method} {path}: {type(exc).__name__}: {exc}")
                 lat[kind].append((time.monotonic_ns() - sched) / 1e6)
                 return
             lat[kind].append((time.monotonic_ns() - sched) / 1e6)
@@ -443,6 +446,7 @@ class Generator:
             "counts": dict(counts),
             "status": dict(status),
             "errors": dict(errors),
+            "error_samples": error_samples,
             "lat_ms": {k: v for k, v in lat.items()},
             "server_ms": {k: v for k, v in server_ms.items() if v},
             "elapsed": (time.monotonic_ns() - start) / 1e9,

@@ -1589,6 +1589,7 @@ def _chat_step(
     server_ms: dict[str, list[float]] = {}
     status: dict[str, int] = {}
     errors: dict[str, int] = {}
+    samples: list[str] = []
     counts: dict[str, int] = {}
     for reply in replies:
         for kind, values in reply["lat_ms"].items():
@@ -1599,6 +1600,7 @@ def _chat_step(
             status[key] = status.get(key, 0) + value
         for key, value in reply["errors"].items():
             errors[key] = errors.get(key, 0) + value
+        samples.extend(reply.get("error_samples", []))
         for key, value in reply["counts"].items():
             counts[key] = counts.get(key, 0) + value
     every = [x for values in lat.values() for x in values]
@@ -1621,6 +1623,7 @@ def _chat_step(
         "counts": counts,
         "status": status,
         "errors": errors,
+        "error_samples": samples[:10],
         "error_pct": error_pct,
         "api_avg_ms": api.get("mean") or 0.0,
         "api_p99_ms": api.get("p99") or 0.0,

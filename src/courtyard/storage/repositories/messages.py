@@ -652,6 +652,18 @@ assert Message.__struct_fields__ == (
 
 # --- statements built once ------------------------------------------------------------------
 _REACTION, _MENTION, _FILE = 0, 1, 2
+# What a page needs of an attached file: name, id, position, media type, size, dimensions and
+# whether it has a thumbnail.
+_FILE_COLUMNS = (
+    files.c.name,
+    files.c.id,
+    cast(files.c.position, BigInteger),
+    files.c.media_type,
+    files.c.size,
+    files.c.width,
+    files.c.height,
+    files.c.thumbnail_key.is_not(None),
+)
 
 
 def _extras(reaction_filter: Any, mention_filter: Any, file_filter: Any, join: bool) -> Any:
@@ -687,18 +699,7 @@ def _extras(reaction_filter: Any, mention_filter: Any, file_filter: Any, join: b
         cast(nothing, Integer),
         cast(nothing, Boolean),
     )
-    file_rows = select(
-        literal_column(str(_FILE), Integer),
-        files.c.message_id,
-        files.c.name,
-        files.c.id,
-        cast(files.c.position, BigInteger),
-        files.c.media_type,
-        files.c.size,
-        files.c.width,
-        files.c.height,
-        files.c.thumbnail_key.is_not(None),
-    )
+    file_rows = select(literal_column(str(_FILE), Integer), files.c.message_id, *_FILE_COLUMNS)
     if join:
         reaction_rows = reaction_rows.join_from(
             reactions, messages, messages.c.id == reactions.c.message_id
@@ -795,16 +796,7 @@ def _page_statement(
     file_part = extras_part(
         _FILE + 1,
         files.c.message_id,
-        [
-            files.c.name,
-            files.c.id,
-            cast(files.c.position, BigInteger),
-            files.c.media_type,
-            files.c.size,
-            files.c.width,
-            files.c.height,
-            files.c.thumbnail_key.is_not(None),
-        ],
+        list(_FILE_COLUMNS),
     )
     combined = union_all(message_part, reaction_part, mention_part, file_part).subquery()
     return select(combined).order_by(
