@@ -615,6 +615,8 @@ class Bench:
         await self.reset()
         with Window([server.pid], self.load_pids) as window:
             await asyncio.sleep(sizes.s1_idle_s)
+        # After idling too: whether memory allocated for the connect burst stays resident.
+        rss_idle = rss_bytes(server.pid)
         stats = await self.collect()
         cpu = window.as_dict()
         heartbeats = live * sizes.s1_idle_s / sizes.heartbeat_s
@@ -628,6 +630,8 @@ class Bench:
             "rss_before_mb": rss0 / 1e6,
             "rss_after_mb": rss1 / 1e6,
             "rss_per_conn_kb": (rss1 - rss0) / max(1, live) / 1024,
+            "rss_after_idle_mb": rss_idle / 1e6,
+            "rss_per_conn_after_idle_kb": (rss_idle - rss0) / max(1, live) / 1024,
             "slab_per_conn_kb": (slab1 - slab0) / max(1, live) / 1024,
             "heartbeat_s": sizes.heartbeat_s,
             "idle_cpu_pct": cpu["server_cpu_pct"][0],
@@ -640,7 +644,8 @@ class Bench:
         }
         self.log(
             f"S1: {live}/{sizes.s1_conns} live, "
-            f"{self.results['S1']['rss_per_conn_kb']:.1f} KB/conn, "
+            f"{self.results['S1']['rss_per_conn_kb']:.1f} KB/conn "
+            f"({self.results['S1']['rss_per_conn_after_idle_kb']:.1f} after idling), "
             f"idle CPU {cpu['server_cpu_pct'][0]:.1f}% (heartbeat {sizes.heartbeat_s} s)"
         )
         if sizes.s1_multi_procs and self.time_left() > 600:
