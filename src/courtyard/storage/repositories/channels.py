@@ -373,12 +373,7 @@ class ChannelRepository(Repository):
 
     async def channels_of(self, user_id: int) -> list[tuple[Channel, Membership]]:
         """Every channel the user is a member of, with their membership, in one query."""
-        rows = await self.conn.execute(
-            select(channels, memberships)
-            .join(memberships, memberships.c.channel_id == channels.c.id)
-            .where(memberships.c.user_id == user_id)
-            .order_by(channels.c.id)
-        )
+        rows = await self.conn.execute(_CHANNELS_OF, {"user_id": user_id})
         return [(_channel(row), _membership(row)) for row in rows]
 
     async def conversation_member_ids(self, channel_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -401,29 +396,9 @@ class ChannelRepository(Repository):
 
         With ``channel_id``, only that channel is counted.
         """
-        stmt = (
-            select(messages.c.channel_id, func.count())
-            .select_from(
-                memberships.join(
-                    messages,
-                    and_(
-                        messages.c.channel_id == memberships.c.channel_id,
-                        messages.c.seq > memberships.c.last_read_seq,
-                    ),
-                )
-            )
-            .where(
-                memberships.c.user_id == user_id,
-                messages.c.thread_root_id.is_(None),
-                messages.c.sender_id != user_id,
-                messages.c.deleted_at.is_(None),
-            )
-            .group_by(messages.c.channel_id)
-        )
-        if channel_id is not None:
-            stmt = stmt.where(memberships.c.channel_id == channel_id)
-        rows = await self.conn.execute(stmt)
-        return {row[0]: int(row[1]) for row in rows}
+        statement = _UNREAD_IN_CHANNEL if channel_id is not None else _UNREAD
+        rows = await self.conn.execute(statement, {"user_id": user_id, "channel_id": channel_id})
+        return {channel: int(count) for channel, count in rows}
 
     async def mention_counts(self, user_id: int, channel_id: int | None = None) -> dict[int, int]:
         """Per channel: unread messages by others that mention the user or the whole channel.
@@ -431,50 +406,9 @@ class ChannelRepository(Repository):
         Deleted messages and the user's own messages (a self-mention in a thread reply, which
         does not move the read marker) never count. With ``channel_id``, only that channel.
         """
-        direct = (
-            select(mentions.c.channel_id.label("channel_id"), mentions.c.message_id.label("mid"))
-            .select_from(
-                mentions.join(
-                    memberships,
-                    and_(
-                        memberships.c.channel_id == mentions.c.channel_id,
-                        memberships.c.user_id == mentions.c.user_id,
-                    ),
-                ).join(messages, messages.c.id == mentions.c.message_id)
-            )
-            .where(
-                mentions.c.user_id == user_id,
-                mentions.c.seq > memberships.c.last_read_seq,
-                messages.c.sender_id != user_id,
-                messages.c.deleted_at.is_(None),
-            )
-        )
-        wide = (
-            select(messages.c.channel_id.label("channel_id"), messages.c.id.label("mid"))
-            .select_from(
-                memberships.join(
-                    messages,
-                    and_(
-                        messages.c.channel_id == memberships.c.channel_id,
-                        messages.c.seq > memberships.c.last_read_seq,
-                    ),
-                )
-            )
-            .where(
-                memberships.c.user_id == user_id,
-                or_(messages.c.mentions_channel.is_(True), messages.c.mentions_here.is_(True)),
-                messages.c.sender_id != user_id,
-                messages.c.deleted_at.is_(None),
-            )
-        )
-        if channel_id is not None:
-            direct = direct.where(memberships.c.channel_id == channel_id)
-            wide = wide.where(memberships.c.channel_id == channel_id)
-        union = direct.union(wide).subquery()
-        rows = await self.conn.execute(
-            select(union.c.channel_id, func.count()).group_by(union.c.channel_id)
-        )
-        return {row[0]: int(row[1]) for row in rows}
+        statement = _MENTIONS_IN_CHANNEL if channel_id is not None else _MENTIONS
+        rows = await self.conn.execute(statement, {"user_id": user_id, "channel_id": channel_id})
+        return {channel: int(count) for channel, count in rows}
 
     async def readers(
         self, channel_id: int, seq: int, *, exclude_user: int, only_opted_in: bool
@@ -532,3 +466,89 @@ _CHANNEL_WITH_MEMBERSHIP = (
 _CHANNEL_IDS_OF = select(memberships.c.channel_id).where(
     memberships.c.user_id == bindparam("user_id")
 )
+
+# The sidebar's statements (GET /channels on every page load and reconnect), built once: building
+# the mention-count union per request cost more than running it.
+_CHANNELS_OF = (
+    select(channels, memberships)
+    .join(memberships, memberships.c.channel_id == channels.c.id)
+    .where(memberships.c.user_id == bindparam("user_id"))
+    .order_by(channels.c.id)
+)
+
+
+def _unread_statement(one_channel: bool) -> Any:
+    user_id: Any = bindparam("user_id")
+    stmt = (
+        select(messages.c.channel_id, func.count())
+        .select_from(
+            memberships.join(
+                messages,
+                and_(
+                    messages.c.channel_id == memberships.c.channel_id,
+                    messages.c.seq > memberships.c.last_read_seq,
+                ),
+            )
+        )
+        .where(
+            memberships.c.user_id == user_id,
+            messages.c.thread_root_id.is_(None),
+            messages.c.sender_id != user_id,
+            messages.c.deleted_at.is_(None),
+        )
+        .group_by(messages.c.channel_id)
+    )
+    if one_channel:
+        stmt = stmt.where(memberships.c.channel_id == bindparam("channel_id"))
+    return stmt
+
+
+def _mentions_statement(one_channel: bool) -> Any:
+    user_id: Any = bindparam("user_id")
+    direct = (
+        select(mentions.c.channel_id.label("channel_id"), mentions.c.message_id.label("mid"))
+        .select_from(
+            mentions.join(
+                memberships,
+                and_(
+                    memberships.c.channel_id == mentions.c.channel_id,
+                    memberships.c.user_id == mentions.c.user_id,
+                ),
+            ).join(messages, messages.c.id == mentions.c.message_id)
+        )
+        .where(
+            mentions.c.user_id == user_id,
+            mentions.c.seq > memberships.c.last_read_seq,
+            messages.c.sender_id != user_id,
+            messages.c.deleted_at.is_(None),
+        )
+    )
+    wide = (
+        select(messages.c.channel_id.label("channel_id"), messages.c.id.label("mid"))
+        .select_from(
+            memberships.join(
+                messages,
+                and_(
+                    messages.c.channel_id == memberships.c.channel_id,
+                    messages.c.seq > memberships.c.last_read_seq,
+                ),
+            )
+        )
+        .where(
+            memberships.c.user_id == user_id,
+            or_(messages.c.mentions_channel.is_(True), messages.c.mentions_here.is_(True)),
+            messages.c.sender_id != user_id,
+            messages.c.deleted_at.is_(None),
+        )
+    )
+    if one_channel:
+        direct = direct.where(memberships.c.channel_id == bindparam("channel_id"))
+        wide = wide.where(memberships.c.channel_id == bindparam("channel_id"))
+    union = direct.union(wide).subquery()
+    return select(union.c.channel_id, func.count()).group_by(union.c.channel_id)
+
+
+_UNREAD = _unread_statement(one_channel=False)
+_UNREAD_IN_CHANNEL = _unread_statement(one_channel=True)
+_MENTIONS = _mentions_statement(one_channel=False)
+_MENTIONS_IN_CHANNEL = _mentions_statement(one_channel=True)
