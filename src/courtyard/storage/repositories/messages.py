@@ -228,7 +228,7 @@ class MessageRepository(Repository):
 
     async def get_record(self, message_id: int) -> MessageRecord | None:
         """The stored state of a message, for access checks and rules."""
-        row = (await self.conn.execute(select(messages).where(messages.c.id == message_id))).first()
+        row = (await self.conn.execute(_BY_ID, {"message_id": message_id})).first()
         return _record(row) if row else None
 
     async def lock(self, message_id: int) -> None:
@@ -239,7 +239,7 @@ class MessageRepository(Repository):
 
     async def get(self, message_id: int) -> Message | None:
         """One message with its reactions and mentions."""
-        row = (await self.conn.execute(select(messages).where(messages.c.id == message_id))).first()
+        row = (await self.conn.execute(_BY_ID, {"message_id": message_id})).first()
         if row is None:
             return None
         return (await self.hydrate([row]))[0]
@@ -477,32 +477,16 @@ class MessageRepository(Repository):
         self, message_id: int, user_id: int, emoji: str, *, now: datetime
     ) -> bool:
         """Add a reaction; False if this user already reacted with this emoji."""
-        exists = (
-            await self.conn.execute(
-                select(reactions.c.user_id).where(
-                    reactions.c.message_id == message_id,
-                    reactions.c.emoji == emoji,
-                    reactions.c.user_id == user_id,
-                )
-            )
-        ).first()
-        if exists:
+        key = {"message_id": message_id, "emoji": emoji, "user_id": user_id}
+        if (await self.conn.execute(_REACTION_EXISTS, key)).first():
             return False
-        await self.conn.execute(
-            reactions.insert().values(
-                message_id=message_id, emoji=emoji, user_id=user_id, created_at=to_micros(now)
-            )
-        )
+        await self.conn.execute(_ADD_REACTION, {**key, "created_at": to_micros(now)})
         return True
 
     async def remove_reaction(self, message_id: int, user_id: int, emoji: str) -> bool:
         """Remove a reaction; False if it was not there."""
         result = await self.conn.execute(
-            delete(reactions).where(
-                reactions.c.message_id == message_id,
-                reactions.c.emoji == emoji,
-                reactions.c.user_id == user_id,
-            )
+            _REMOVE_REACTION, {"message_id": message_id, "emoji": emoji, "user_id": user_id}
         )
         return bool(result.rowcount)
 
@@ -651,6 +635,22 @@ assert Message.__struct_fields__ == (
 ), "update _message for the new Message field"
 
 # --- statements built once ------------------------------------------------------------------
+# Hot single-row statements: a message by id (every access check on a message) and the
+# reaction toggles.
+_BY_ID = select(messages).where(messages.c.id == bindparam("message_id"))
+_REACTION_KEY = (
+    (reactions.c.message_id == bindparam("message_id"))
+    & (reactions.c.emoji == bindparam("emoji"))
+    & (reactions.c.user_id == bindparam("user_id"))
+)
+_REACTION_EXISTS = select(reactions.c.user_id).where(_REACTION_KEY)
+_ADD_REACTION = reactions.insert().values(
+    message_id=bindparam("message_id"),
+    emoji=bindparam("emoji"),
+    user_id=bindparam("user_id"),
+    created_at=bindparam("created_at"),
+)
+_REMOVE_REACTION = delete(reactions).where(_REACTION_KEY)
 _REACTION, _MENTION, _FILE = 0, 1, 2
 # What a page needs of an attached file: name, id, position, media type, size, dimensions and
 # whether it has a thumbnail.
