@@ -12,22 +12,24 @@ never fails the others. Only an unexpected database error fails the whole batch.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
-from courtyard.domain.channels import Channel
 from courtyard.domain.errors import Conflict, InvalidInput, NotFound
 from courtyard.domain.events import Audience, MessageCreated, ThreadUpdated
 from courtyard.domain.mentions import Mentions, find_mentions
 from courtyard.domain.messages import Message
 from courtyard.domain.text import clean_message_text
 from courtyard.domain.users import Actor
-from courtyard.plugins.manager import chain_text_hook
+from courtyard.plugins.manager import call_after_hook, chain_text_hook
 from courtyard.services.access import ChannelAccess, posting_access
 from courtyard.services.context import ServiceContext
 from courtyard.services.search import search_document
@@ -39,23 +41,41 @@ from courtyard.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
+#: Sends per batch at most, whatever their cost.
 MAX_BATCH = 256
+#: Sends per batch at least, so a slow machine still amortises a transaction over several.
+MIN_BATCH = 8
+#: Wall-clock time one batch should take. A send waits for the batch running when it arrives
+#: and then for its own, so this bounds the acknowledgement's latency below saturation.
+BATCH_BUDGET = 0.003
+# Seconds per send assumed before the first batch was timed.
+_FIRST_GUESS = 100e-6
+
+_encoder = msgspec.json.Encoder()
+MESSAGE_CREATED = str(MessageCreated.__struct_config__.tag)
+# ``message.created``'s stored JSON is this, the message's JSON and "}" (what msgspec makes of
+# the event): the message is encoded once, for the event and for the acknowledgement.
+_CREATED_PREFIX = b'{"type":"' + MESSAGE_CREATED.encode() + b'","message":'
+
+Reply = Callable[["Sent | BaseException"], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Written:
-    """What a send produced: the message, the channel as the send left it (None for a retry,
-    and when no plugin asks for it), and whether it is new (False: a retry of an earlier send
-    with the same client_message_id)."""
+class Sent:
+    """The outcome of a send: the message, and False when an earlier send is being replayed.
+
+    ``message_json`` is the message as its ``message.created`` event encodes it (new messages
+    only), so the acknowledgement does not encode it again.
+    """
 
     message: Message
-    channel: Channel | None
     created: bool
+    message_json: bytes | None = None
 
 
 @dataclass(slots=True)
 class PendingSend:
-    """A validated send waiting for its batch."""
+    """A validated send waiting for its batch, and whom to tell the outcome."""
 
     actor: Actor
     channel_id: int
@@ -63,7 +83,7 @@ class PendingSend:
     client_message_id: str | None
     thread_root_id: int | None
     file_ids: tuple[int, ...]
-    future: asyncio.Future[Written] = field(repr=False)
+    reply: Reply = field(repr=False)
 
 
 @dataclass(slots=True)
@@ -73,19 +93,44 @@ class _Accepted:
     access: ChannelAccess
     text: str
     mentions: Mentions
-    files: list[FileRecord] = field(default_factory=list)
+    files: list[FileRecord]
     mentioned: list[int] = field(default_factory=list)
     seq: int = 0
 
 
 class MessageWriter:
-    """Queues sends and writes them in batches, one transaction at a time per process."""
+    """Queues sends and writes them in batches, one transaction at a time per process.
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    A batch takes what is queued, up to as many sends as fit in ``budget`` seconds at the
+    cost per send measured on the previous batches (at least ``min_batch``, at most
+    ``max_batch``), and the writer lets the event loop run between batches so
+    acknowledgements, deliveries and newly arrived sends are not held up behind a backlog.
+    """
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        *,
+        budget: float = BATCH_BUDGET,
+        min_batch: int = MIN_BATCH,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self._ctx = ctx
-        self._queue: list[PendingSend] = []
+        self._queue: collections.deque[PendingSend] = collections.deque()
         self._draining = False
         self._drainer: asyncio.Task[None] | None = None
+        self._budget = budget
+        self._min_batch = min_batch
+        self._max_batch = max_batch
+        self._per_send = _FIRST_GUESS
+        #: (sends, seconds) of the latest batches, newest last: for tests and diagnostics.
+        self.recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=256)
+
+    @property
+    def batch_limit(self) -> int:
+        """How many sends the next batch may take."""
+        fits = int(self._budget / self._per_send) if self._per_send > 0 else self._max_batch
+        return max(self._min_batch, min(self._max_batch, fits))
 
     def submit(
         self,
@@ -94,39 +139,47 @@ class MessageWriter:
         text: str,
         client_message_id: str | None,
         thread_root_id: int | None,
-        file_ids: Sequence[int] = (),
-    ) -> asyncio.Future[Written]:
-        """Queue a send now and return the future its transaction resolves.
+        file_ids: tuple[int, ...],
+        reply: Reply,
+    ) -> None:
+        """Queue a send now; ``reply`` gets its outcome once its transaction has ended.
 
         Synchronous on purpose: sends queued one after the other are stored in that order
         (the event socket pipelines a connection's sends without awaiting each one).
         """
-        loop = asyncio.get_running_loop()
-        send = PendingSend(
-            actor=actor,
-            channel_id=channel_id,
-            text=text,
-            client_message_id=client_message_id,
-            thread_root_id=thread_root_id,
-            file_ids=tuple(file_ids),
-            future=loop.create_future(),
+        self._queue.append(
+            PendingSend(actor, channel_id, text, client_message_id, thread_root_id, file_ids, reply)
         )
-        self._queue.append(send)
         if not self._draining:
             self._draining = True
-            self._drainer = loop.create_task(self._drain(), name="message-writer")
-        return send.future
+            self._drainer = asyncio.get_running_loop().create_task(
+                self._drain(), name="message-writer"
+            )
 
     async def _drain(self) -> None:
+        queue = self._queue
         try:
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            while queue:
+                take = min(len(queue), self.batch_limit)
+                batch = [queue.popleft() for _ in range(take)]
+                started = time.perf_counter()
                 await self._write_batch(batch)
+                self._learn(take, time.perf_counter() - started)
+                if queue:
+                    # On SQLite a batch never waits for I/O: without this the loop would
+                    # not send an acknowledgement or read a frame until the queue is empty.
+                    await asyncio.sleep(0)
         finally:
             self._draining = False
 
+    def _learn(self, sends: int, seconds: float) -> None:
+        # Seconds per send including the batch's fixed cost: where batches are bounded by
+        # the budget, the limit settles where a batch takes ``budget`` (fixed cost included).
+        self._per_send += (seconds / sends - self._per_send) * 0.5
+        self.recent.append((sends, seconds))
+
     async def _write_batch(self, batch: list[PendingSend]) -> None:
-        outcomes: list[Written | BaseException]
+        outcomes: list[Sent | BaseException]
         try:
             try:
                 # Keys are looked up only after an insert collided: nearly every send is a
@@ -142,15 +195,13 @@ class MessageWriter:
         except Exception as exc:
             outcomes = [exc] * len(batch)
         for send, outcome in zip(batch, outcomes, strict=True):
-            if send.future.done():
-                continue
-            if isinstance(outcome, BaseException):
-                send.future.set_exception(outcome)
-            else:
-                send.future.set_result(outcome)
+            try:
+                send.reply(outcome)
+            except Exception:
+                logger.exception("answering a send failed")
 
-    async def _store_alone(self, send: PendingSend) -> Written | BaseException:
-        outcome: Written | BaseException = RuntimeError("send was not processed")
+    async def _store_alone(self, send: PendingSend) -> Sent | BaseException:
+        outcome: Sent | BaseException = RuntimeError("send was not processed")
         for _attempt in range(2):
             try:
                 return (await self._store([send], check_keys=True))[0]
@@ -162,35 +213,35 @@ class MessageWriter:
 
     async def _store(
         self, batch: list[PendingSend], *, check_keys: bool
-    ) -> list[Written | BaseException]:
+    ) -> list[Sent | BaseException]:
         now = self._ctx.clock()
-        outcomes: list[Written | BaseException | None] = [None] * len(batch)
+        outcomes: list[Sent | BaseException | None] = [None] * len(batch)
         duplicates: dict[int, int] = {}
+        stored: list[tuple[_Accepted, Message]] = []
         async with self._ctx.storage.transaction() as uow:
             accepted = await self._accept(uow, batch, outcomes, duplicates, check_keys)
             if accepted:
                 await self._resolve_mentions(uow, accepted)
                 await self._reserve_seqs(uow, accepted, now)
                 messages = await self._insert(uow, accepted, now)
-                await self._after_insert(uow, accepted, messages, now)
-                # The channel as each send left it is for the after-stored plugins only.
-                hooked = bool(self._ctx.plugins.hook.courtyard_after_message_stored.get_hookimpls())
-                for item, message in zip(accepted, messages, strict=True):
-                    channel = (
-                        msgspec.structs.replace(
-                            item.access.channel, last_seq=item.seq, last_message_at=now
-                        )
-                        if hooked
-                        else None
-                    )
-                    outcomes[item.index] = Written(message, channel, created=True)
+                encoded = await self._after_insert(uow, accepted, messages, now)
+                for item, message, message_json in zip(accepted, messages, encoded, strict=True):
+                    outcomes[item.index] = Sent(message, True, message_json)
+                    stored.append((item, message))
+        # Committed: the after-stored plugins see each new message with its channel as the
+        # send left it.
+        after = self._ctx.plugins.hook.courtyard_after_message_stored
+        if stored and after.get_hookimpls():
+            for item, message in stored:
+                channel = msgspec.structs.replace(
+                    item.access.channel, last_seq=item.seq, last_message_at=now
+                )
+                call_after_hook(after, actor=item.send.actor, channel=channel, message=message)
         for index, first in duplicates.items():
             earlier = outcomes[first]
-            if isinstance(earlier, Written):
+            if isinstance(earlier, Sent):
                 same = earlier.message.channel_id == batch[index].channel_id
-                outcomes[index] = (
-                    Written(earlier.message, None, created=False) if same else _key_reused()
-                )
+                outcomes[index] = Sent(earlier.message, False) if same else _key_reused()
             else:
                 outcomes[index] = earlier
         return [o if o is not None else RuntimeError("send was not processed") for o in outcomes]
@@ -199,7 +250,7 @@ class MessageWriter:
         self,
         uow: UnitOfWork,
         batch: list[PendingSend],
-        outcomes: list[Written | BaseException | None],
+        outcomes: list[Sent | BaseException | None],
         duplicates: dict[int, int],
         check_keys: bool,
     ) -> list[_Accepted]:
@@ -214,47 +265,59 @@ class MessageWriter:
         claimed: set[int] = set()
         accepted: list[_Accepted] = []
         first_with_key: dict[tuple[int, str], int] = {}
+        # The posting rule depends on the channel, the membership and whether the sender is a
+        # guest: decided once per (channel, user, guest) in a batch, not per send.
+        granted: dict[tuple[int, int, bool], ChannelAccess] = {}
+        before = self._ctx.plugins.hook.courtyard_before_message_stored
+        hooked = bool(before.get_hookimpls())
         for index, send in enumerate(batch):
-            key = (send.actor.user_id, send.client_message_id or "")
+            actor = send.actor
+            key = (actor.user_id, send.client_message_id or "")
             try:
                 if send.client_message_id and key in existing:
                     earlier = existing[key]
                     if earlier.channel_id != send.channel_id:
                         raise _key_reused()
-                    outcomes[index] = Written(earlier, None, created=False)
+                    outcomes[index] = Sent(earlier, False)
                     continue
                 if send.client_message_id and key in first_with_key:
                     duplicates[index] = first_with_key[key]
                     continue
-                channel, membership = views[(send.channel_id, send.actor.user_id)]
-                access = posting_access(send.actor, channel, membership)
+                rule = (send.channel_id, actor.user_id, actor.is_guest)
+                access = granted.get(rule)
+                if access is None:
+                    channel, membership = views[(send.channel_id, actor.user_id)]
+                    access = granted[rule] = posting_access(actor, channel, membership)
                 if send.thread_root_id is not None:
                     await _check_thread_root(uow, send.channel_id, send.thread_root_id)
-                text = chain_text_hook(
-                    self._ctx.plugins.hook.courtyard_before_message_stored,
-                    "text",
-                    actor=send.actor,
-                    channel=access.channel,
-                    text=send.text,
-                    thread_root_id=send.thread_root_id,
-                )
-                if text is send.text:
-                    pass  # no plugin changed it: Messages.submit_message cleaned it already
-                elif send.file_ids and not text.strip():
-                    text = ""  # a message may be just its files
-                else:
-                    text = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
-                attached = _files_for(send, file_rows, claimed)
+                text = send.text
+                if hooked:
+                    text = self._rewritten(send, access, before)
+                attached = _files_for(send, file_rows, claimed) if send.file_ids else []
             except Exception as exc:  # this send's refusal (or a crashing plugin) only
                 outcomes[index] = exc
                 continue
             if send.client_message_id:
                 first_with_key[key] = index
-            claimed.update(send.file_ids)
-            accepted.append(
-                _Accepted(index, send, access, text, find_mentions(text), files=attached)
-            )
+            if send.file_ids:
+                claimed.update(send.file_ids)
+            accepted.append(_Accepted(index, send, access, text, find_mentions(text), attached))
         return accepted
+
+    def _rewritten(self, send: PendingSend, access: ChannelAccess, hook: Any) -> str:
+        text = chain_text_hook(
+            hook,
+            "text",
+            actor=send.actor,
+            channel=access.channel,
+            text=send.text,
+            thread_root_id=send.thread_root_id,
+        )
+        if text is send.text:
+            return text  # no plugin changed it: Messages.submit_message cleaned it already
+        if send.file_ids and not text.strip():
+            return ""  # a message may be just its files
+        return clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
 
     async def _resolve_mentions(self, uow: UnitOfWork, accepted: list[_Accepted]) -> None:
         names = {name for item in accepted for name in item.mentions.usernames}
@@ -355,7 +418,8 @@ class MessageWriter:
 
     async def _after_insert(
         self, uow: UnitOfWork, accepted: list[_Accepted], messages: list[Message], now: datetime
-    ) -> None:
+    ) -> list[bytes]:
+        """Read markers and events; returns each message's JSON (as its event carries it)."""
         # Posting in a channel means you have read it (as in Slack and Mattermost); no
         # read_marker.moved event — clients infer it from message.created (docs/events.md).
         markers: dict[tuple[int, int], int] = {}
@@ -364,9 +428,18 @@ class MessageWriter:
                 markers[(item.send.channel_id, item.send.actor.user_id)] = item.seq
         await uow.channels.set_read_markers([(c, u, q) for (c, u), q in markers.items()])
         # Events in sequence order; a reply is followed by its root's new summary.
+        encoded: list[bytes] = []
+        audiences: dict[int, Audience] = {}
+        encode = _encoder.encode
+        outbox = uow.outbox
         for item, message in zip(accepted, messages, strict=True):
-            audience = Audience(channel_id=item.send.channel_id)
-            uow.outbox.append(MessageCreated(message=message), audience)
+            channel_id = item.send.channel_id
+            audience = audiences.get(channel_id)
+            if audience is None:
+                audience = audiences[channel_id] = Audience(channel_id=channel_id)
+            message_json = encode(message)
+            encoded.append(message_json)
+            outbox.append_encoded(MESSAGE_CREATED, _CREATED_PREFIX + message_json + b"}", audience)
             root_id = item.send.thread_root_id
             if root_id is not None:
                 await uow.messages.record_reply(
@@ -374,7 +447,8 @@ class MessageWriter:
                 )
                 root = await uow.messages.get(root_id)
                 assert root is not None
-                uow.outbox.append(ThreadUpdated(root=root), audience)
+                outbox.append(ThreadUpdated(root=root), audience)
+        return encoded
 
 
 async def _check_thread_root(uow: UnitOfWork, channel_id: int, root_id: int) -> None:
