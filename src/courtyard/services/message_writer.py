@@ -43,10 +43,13 @@ logger = logging.getLogger(__name__)
 
 #: Sends per batch at most, whatever their cost.
 MAX_BATCH = 256
-#: Sends per batch at least, so a slow machine still amortises a transaction over several.
-MIN_BATCH = 8
-#: Wall-clock time one batch should take. A send waits for the batch running when it arrives
-#: and then for its own, so this bounds the acknowledgement's latency below saturation.
+#: Sends per batch at least: a transaction has a fixed cost (~0.5-1 ms of statements) that
+#: must stay shared by several sends even when each one is slow.
+MIN_BATCH = 16
+#: CPU time one batch should take. A send waits for the batch running when it arrives and
+#: then for its own, so this bounds the acknowledgement's latency at loads the process can
+#: carry. CPU time, not wall time: on a shared machine, time the process spends descheduled
+#: would shrink the batches, raise the cost per send and tip the process into saturation.
 BATCH_BUDGET = 0.003
 # Seconds per send assumed before the first batch was timed.
 _FIRST_GUESS = 100e-6
@@ -101,8 +104,8 @@ class _Accepted:
 class MessageWriter:
     """Queues sends and writes them in batches, one transaction at a time per process.
 
-    A batch takes what is queued, up to as many sends as fit in ``budget`` seconds at the
-    cost per send measured on the previous batches (at least ``min_batch``, at most
+    A batch takes what is queued, up to as many sends as fit in ``budget`` seconds of CPU at
+    the cost per send measured on the previous batches (at least ``min_batch``, at most
     ``max_batch``), and the writer lets the event loop run between batches so
     acknowledgements, deliveries and newly arrived sends are not held up behind a backlog.
     """
@@ -162,9 +165,9 @@ class MessageWriter:
             while queue:
                 take = min(len(queue), self.batch_limit)
                 batch = [queue.popleft() for _ in range(take)]
-                started = time.perf_counter()
+                started = time.thread_time()
                 await self._write_batch(batch)
-                self._learn(take, time.perf_counter() - started)
+                self._learn(take, time.thread_time() - started)
                 if queue:
                     # On SQLite a batch never waits for I/O: without this the loop would
                     # not send an acknowledgement or read a frame until the queue is empty.

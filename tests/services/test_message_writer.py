@@ -1,0 +1,143 @@
+"""Group commit (services/message_writer.py): batches bounded by time and count, one encoding
+of each new message for its event and its acknowledgement, and per-send outcomes in a batch.
+
+A real server and database (SQLite or PostgreSQL, --db); the writer under test is a second
+MessageWriter on the server's own service context, so its batches are not shared with the
+server's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from sqlalchemy import select
+
+from courtyard.domain.events import MessageCreated
+from courtyard.domain.users import Actor
+from courtyard.plugins import hookimpl
+from courtyard.services.message_writer import MessageWriter, Sent
+from courtyard.storage.schema import events
+from tests.services.test_plugins import plugin_org
+from tests.support import DatabaseFactory, Org
+
+
+@dataclass
+class Slow:
+    """Spends ``cpu_seconds`` of CPU on every send (busy, not sleeping: the writer times CPU)."""
+
+    cpu_seconds: float
+
+    @hookimpl
+    def courtyard_before_message_stored(self, text: str) -> str | None:
+        until = time.thread_time() + self.cpu_seconds
+        while time.thread_time() < until:
+            pass
+        return None
+
+
+async def actor_of(org: Org, token: str) -> Actor:
+    return await org.server.services.sessions.authenticate(token)
+
+
+async def write_all(
+    writer: MessageWriter, actor: Actor, channel_id: int, texts: list[str], prefix: str = "k"
+) -> list[Sent | BaseException]:
+    """Submit every text at once (one queue), and wait for every outcome."""
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[Sent | BaseException]] = []
+    for number, text in enumerate(texts):
+        future: asyncio.Future[Sent | BaseException] = loop.create_future()
+        futures.append(future)
+        writer.submit(actor, channel_id, text, f"{prefix}{number}", None, (), future.set_result)
+    return await asyncio.wait_for(asyncio.gather(*futures), 60)
+
+
+async def test_batches_are_bounded_by_time_when_sends_are_slow(
+    databases: DatabaseFactory, workdir: Path
+) -> None:
+    async with plugin_org(databases, workdir, Slow(cpu_seconds=0.002)) as org:
+        alice = await org.person("alice")
+        channel = await alice.create_channel()
+        writer = MessageWriter(org.server.services.context, budget=0.010, min_batch=1)
+        actor = await actor_of(org, alice.token)
+        # Before its first batch the writer can only guess a send's cost (0.1 ms): it learns.
+        await write_all(writer, actor, channel["id"], ["warm-up 1", "warm-up 2"], "w")
+        learned = len(writer.recent)
+        outcomes = await write_all(writer, actor, channel["id"], [f"m{i}" for i in range(40)])
+    assert all(isinstance(o, Sent) and o.created for o in outcomes), outcomes
+    seqs = [o.message.seq for o in outcomes if isinstance(o, Sent)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 40  # stored in the order submitted
+    sizes = [sends for sends, _ in writer.recent][learned:]
+    assert sum(sizes) == 40
+    # A send costs >= 2 ms of CPU here: a 10 ms budget holds at most 5 of them once the
+    # estimate has converged (it starts from the warm-up's), never the 256 of the count limit.
+    assert max(sizes) <= 10, sizes
+    assert max(sizes[2:]) <= 5, sizes
+    assert writer.batch_limit <= 5
+
+
+async def test_batches_take_everything_queued_up_to_the_count_limit_when_sends_are_cheap(
+    org: Org,
+) -> None:
+    alice = await org.person("alice")
+    channel = await alice.create_channel()
+    writer = MessageWriter(org.server.services.context, budget=10.0, max_batch=16)
+    outcomes = await write_all(
+        writer, await actor_of(org, alice.token), channel["id"], [f"m{i}" for i in range(40)]
+    )
+    assert all(isinstance(o, Sent) for o in outcomes)
+    assert [sends for sends, _ in writer.recent] == [16, 16, 8]
+
+
+async def test_a_new_message_is_encoded_once_for_its_event_and_its_acknowledgement(
+    org: Org,
+) -> None:
+    alice = await org.person("alice")
+    bob = await org.person("bob")
+    channel = await alice.create_channel(member_ids=[bob.id])
+    writer = MessageWriter(org.server.services.context)
+    (sent,) = await write_all(
+        writer, await actor_of(org, alice.token), channel["id"], [f"hi @{bob.username} ü 数据"]
+    )
+    assert isinstance(sent, Sent) and sent.created
+    assert sent.message.mentioned_user_ids == [bob.id]
+    assert sent.message_json == msgspec.json.encode(sent.message)
+    async with org.server.services.context.storage.snapshot() as uow:
+        rows = (
+            await uow.conn.execute(
+                select(events.c.type, events.c.payload).where(events.c.type == "message.created")
+            )
+        ).all()
+    payloads = [bytes(row.payload) for row in rows]
+    # Byte for byte what the outbox would have stored for the event struct.
+    assert msgspec.json.encode(MessageCreated(message=sent.message)) in payloads
+
+
+async def test_each_send_of_a_batch_gets_its_own_outcome_across_channels(org: Org) -> None:
+    alice = await org.person("alice")
+    bob = await org.person("bob")
+    mine = await alice.create_channel()
+    theirs = await bob.create_channel()  # alice is not a member
+    actor = await actor_of(org, alice.token)
+    writer = MessageWriter(org.server.services.context)
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[Sent | BaseException]] = []
+    for number in range(6):
+        future: asyncio.Future[Sent | BaseException] = loop.create_future()
+        futures.append(future)
+        target = mine if number % 2 == 0 else theirs
+        writer.submit(actor, target["id"], f"m{number}", f"x{number}", None, (), future.set_result)
+    outcomes = await asyncio.wait_for(asyncio.gather(*futures), 30)
+    assert [sends for sends, _ in writer.recent] == [6]  # one batch
+    for number, outcome in enumerate(outcomes):
+        if number % 2 == 0:
+            assert isinstance(outcome, Sent) and outcome.message.channel_id == mine["id"]
+        else:
+            assert not isinstance(outcome, Sent)
+            assert getattr(outcome, "code", None) == "not_a_member", outcome
+    # Distinct error objects: each send's refusal is its own.
+    assert outcomes[1] is not outcomes[3]
