@@ -37,6 +37,7 @@ from courtyard.storage.errors import UniqueViolation
 from courtyard.storage.repositories.files import FileRecord, FileRepository
 from courtyard.storage.repositories.messages import NewMessage
 from courtyard.storage.repositories.search import SearchRepository
+from courtyard.storage.repositories.send_batch import SendBatchRepository
 from courtyard.storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -259,7 +260,9 @@ class MessageWriter:
     ) -> list[_Accepted]:
         keys = [(s.actor.user_id, s.client_message_id) for s in batch if s.client_message_id]
         existing = await uow.messages.by_client_ids(keys) if check_keys else {}
-        views = await uow.channels.posting_views({(s.channel_id, s.actor.user_id) for s in batch})
+        views = await SendBatchRepository(uow.conn).posting_views(
+            {(s.channel_id, s.actor.user_id) for s in batch}
+        )
         wanted_files = {file_id for s in batch for file_id in s.file_ids}
         # Locked until commit: a file attached by a concurrent batch is seen as attached.
         file_rows = (
@@ -348,7 +351,7 @@ class MessageWriter:
             per_channel[item.send.channel_id].append(item)
         # One statement for every channel of the batch, not one per channel (it was the
         # largest item of the batch in the S6 profile with 32 channels per batch).
-        lasts = await uow.channels.allocate_seqs_many(
+        lasts = await SendBatchRepository(uow.conn).reserve_seqs(
             {channel_id: len(items) for channel_id, items in per_channel.items()}, now=now
         )
         for channel_id, items in per_channel.items():
@@ -429,7 +432,9 @@ class MessageWriter:
         for item in accepted:
             if item.send.thread_root_id is None:
                 markers[(item.send.channel_id, item.send.actor.user_id)] = item.seq
-        await uow.channels.set_read_markers([(c, u, q) for (c, u), q in markers.items()])
+        await SendBatchRepository(uow.conn).set_read_markers(
+            [(c, u, q) for (c, u), q in markers.items()]
+        )
         # Events in sequence order; a reply is followed by its root's new summary.
         encoded: list[bytes] = []
         audiences: dict[int, Audience] = {}
