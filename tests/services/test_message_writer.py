@@ -17,9 +17,10 @@ import msgspec
 from sqlalchemy import select
 
 from courtyard.domain.events import MessageCreated
+from courtyard.domain.search_text import MAX_TERMS, tokenize
 from courtyard.domain.users import Actor
 from courtyard.plugins import hookimpl
-from courtyard.services.message_writer import MessageWriter, Sent
+from courtyard.services.message_writer import MessageWriter, Sent, index_terms
 from courtyard.storage.schema import events
 from tests.services.test_plugins import plugin_org
 from tests.support import DatabaseFactory, Org
@@ -141,3 +142,21 @@ async def test_each_send_of_a_batch_gets_its_own_outcome_across_channels(org: Or
             assert getattr(outcome, "code", None) == "not_a_member", outcome
     # Distinct error objects: each send's refusal is its own.
     assert outcomes[1] is not outcomes[3]
+
+
+def test_the_send_paths_index_terms_are_exactly_the_tokenisers_terms() -> None:
+    texts = [
+        "",
+        "Deploying the deployed deployments!",
+        "数据安全 and 安全 review, 東京 ｶﾀｶﾅ ไทยภาษา 한국어",
+        "Café naïve coöperate ÆON façade — ÅNGSTRÖM",
+        "snake_case kebab-case v2.1.3 #general @bob https://example.com/a?b=c",
+        "ｆｕｌｌｗｉｄｔｈ ①②③ x² ﬁne",
+        "a" * 200 + " " + "word " * 50,
+        "emoji 🙂 between words🙂joined",
+    ]
+    for text in texts:
+        assert index_terms(text) == [token.term for token in tokenize(text)], text
+    long_text = "abc " * 20_000
+    assert index_terms(long_text) == [token.term for token in tokenize(long_text)]
+    assert len(index_terms(long_text)) == MAX_TERMS

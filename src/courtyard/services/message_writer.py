@@ -27,6 +27,13 @@ from courtyard.domain.errors import Conflict, InvalidInput, NotFound
 from courtyard.domain.events import Audience, MessageCreated, ThreadUpdated
 from courtyard.domain.mentions import Mentions, find_mentions
 from courtyard.domain.messages import Message
+from courtyard.domain.search_text import (
+    _TOKEN_RE,
+    MAX_TERMS,
+    _paired_char,
+    has_link,
+    normalise_word,
+)
 from courtyard.domain.text import clean_message_text
 from courtyard.domain.users import Actor
 from courtyard.plugins.manager import call_after_hook, chain_text_hook
@@ -36,7 +43,7 @@ from courtyard.services.search import search_document
 from courtyard.storage.errors import UniqueViolation
 from courtyard.storage.repositories.files import FileRecord, FileRepository
 from courtyard.storage.repositories.messages import NewMessage
-from courtyard.storage.repositories.search import SearchRepository
+from courtyard.storage.repositories.search import SearchDocument, SearchRepository
 from courtyard.storage.repositories.send_batch import SendBatchRepository
 from courtyard.storage.unit_of_work import UnitOfWork
 
@@ -400,6 +407,8 @@ class MessageWriter:
         await SearchRepository(uow.conn).index(
             [
                 search_document(mid, item.text, [record.info.name for record in item.files])
+                if item.files
+                else SearchDocument(mid, index_terms(item.text), has_link(item.text))
                 for item, mid in zip(accepted, ids, strict=True)
             ]
         )
@@ -496,6 +505,24 @@ def _files_for(
             )
         found.append(record)
     return found
+
+
+def index_terms(text: str) -> list[str]:
+    """The terms ``tokenize`` gives for ``text`` (what ``search_document`` indexes), without
+    building a ``Token`` with its span for each: the send path needs only the terms, and the
+    tokens were half of the tokenising cost. A test holds the two equal."""
+    terms: list[str] = []
+    for match in _TOKEN_RE.finditer(text):
+        run = match.group(1)
+        if run:
+            chars = [_paired_char(c) for c in run]
+            terms += [chars[i] + chars[i + 1] for i in range(len(chars) - 1)]
+            terms.append(chars[-1])
+        else:
+            terms += normalise_word(match.group(2))
+        if len(terms) >= MAX_TERMS:
+            return terms[:MAX_TERMS]
+    return terms
 
 
 def _key_reused() -> Conflict:
