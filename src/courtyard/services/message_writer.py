@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -60,6 +61,10 @@ MIN_BATCH = 16
 #: carry. CPU time, not wall time: on a shared machine, time the process spends descheduled
 #: would shrink the batches, raise the cost per send and tip the process into saturation.
 BATCH_BUDGET = 0.004
+#: A batch takes at least this share of the queue: past saturation the backlog, not the
+#: batch, sets the latency, and batches bounded by time alone would cut the throughput (their
+#: fixed cost shared by fewer sends) just when it is needed: the process would stay saturated.
+BACKLOG_SHARE = 0.25
 # Seconds per send assumed before the first batch was timed.
 _FIRST_GUESS = 100e-6
 
@@ -114,9 +119,10 @@ class MessageWriter:
     """Queues sends and writes them in batches, one transaction at a time per process.
 
     A batch takes what is queued, up to as many sends as fit in ``budget`` seconds of CPU at
-    the cost per send measured on the previous batches (at least ``min_batch``, at most
-    ``max_batch``), and the writer lets the event loop run between batches so
-    acknowledgements, deliveries and newly arrived sends are not held up behind a backlog.
+    the cost per send measured on the previous batches, or a quarter of the queue when that is
+    more (at least ``min_batch``, at most ``max_batch``); the writer lets the event loop run
+    between batches so acknowledgements, deliveries and newly arrived sends are not held up
+    behind a backlog.
     """
 
     def __init__(
@@ -135,14 +141,19 @@ class MessageWriter:
         self._min_batch = min_batch
         self._max_batch = max_batch
         self._per_send = _FIRST_GUESS
-        #: (sends, seconds) of the latest batches, newest last: for tests and diagnostics.
-        self.recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=256)
+        #: (sends, queued, CPU seconds) of the latest batches, newest last: ``queued`` is the
+        #: queue's length when the batch was taken. For tests and diagnostics.
+        self.recent: collections.deque[tuple[int, int, float]] = collections.deque(maxlen=256)
 
     @property
     def batch_limit(self) -> int:
-        """How many sends the next batch may take."""
+        """How many sends fit in the time budget at the measured cost per send."""
         fits = int(self._budget / self._per_send) if self._per_send > 0 else self._max_batch
         return max(self._min_batch, min(self._max_batch, fits))
+
+    def _take(self, queued: int) -> int:
+        share = min(self._max_batch, math.ceil(queued * BACKLOG_SHARE))
+        return min(queued, max(self.batch_limit, share))
 
     def submit(
         self,
@@ -172,11 +183,12 @@ class MessageWriter:
         queue = self._queue
         try:
             while queue:
-                take = min(len(queue), self.batch_limit)
+                queued = len(queue)
+                take = self._take(queued)
                 batch = [queue.popleft() for _ in range(take)]
                 started = time.thread_time()
                 await self._write_batch(batch)
-                self._learn(take, time.thread_time() - started)
+                self._learn(take, queued, time.thread_time() - started)
                 if queue:
                     # On SQLite a batch never waits for I/O: without this the loop would
                     # not send an acknowledgement or read a frame until the queue is empty.
@@ -184,11 +196,11 @@ class MessageWriter:
         finally:
             self._draining = False
 
-    def _learn(self, sends: int, seconds: float) -> None:
+    def _learn(self, sends: int, queued: int, seconds: float) -> None:
         # Seconds per send including the batch's fixed cost: where batches are bounded by
         # the budget, the limit settles where a batch takes ``budget`` (fixed cost included).
         self._per_send += (seconds / sends - self._per_send) * 0.5
-        self.recent.append((sends, seconds))
+        self.recent.append((sends, queued, seconds))
 
     async def _write_batch(self, batch: list[PendingSend]) -> None:
         outcomes: list[Sent | BaseException]
