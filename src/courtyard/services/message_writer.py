@@ -65,6 +65,7 @@ BATCH_BUDGET = 0.004
 #: batch, sets the latency, and batches bounded by time alone would cut the throughput (their
 #: fixed cost shared by fewer sends) just when it is needed: the process would stay saturated.
 BACKLOG_SHARE = 0.25
+_NO_MENTIONS = Mentions(frozenset(), channel_wide=False, here=False)
 # Seconds per send assumed before the first batch was timed.
 _FIRST_GUESS = 100e-6
 
@@ -327,7 +328,9 @@ class MessageWriter:
                 first_with_key[key] = index
             if send.file_ids:
                 claimed.update(send.file_ids)
-            accepted.append(_Accepted(index, send, access, text, find_mentions(text), attached))
+            # Every mention starts with "@": most messages have none, and skip the scan.
+            mentions = find_mentions(text) if "@" in text else _NO_MENTIONS
+            accepted.append(_Accepted(index, send, access, text, mentions, attached))
         return accepted
 
     def _rewritten(self, send: PendingSend, access: ChannelAccess, hook: Any) -> str:
