@@ -17,11 +17,14 @@ from pathlib import Path
 import msgspec
 from sqlalchemy import select
 
+from courtyard.domain.errors import InvalidInput
 from courtyard.domain.events import MessageCreated
 from courtyard.domain.search_text import MAX_TERMS, tokenize
+from courtyard.domain.text import clean_message_text
 from courtyard.domain.users import Actor
 from courtyard.plugins import hookimpl
 from courtyard.services.message_writer import MessageWriter, Sent, index_terms
+from courtyard.services.messages import message_body
 from courtyard.storage.schema import events
 from tests.services.test_plugins import plugin_org
 from tests.support import DatabaseFactory, Org
@@ -179,3 +182,37 @@ def test_the_send_paths_index_terms_are_exactly_the_tokenisers_terms() -> None:
     long_text = "abc " * 20_000
     assert index_terms(long_text) == [token.term for token in tokenize(long_text)]
     assert len(index_terms(long_text)) == MAX_TERMS
+
+
+def test_a_message_body_is_checked_exactly_as_clean_message_text_checks_it() -> None:
+    texts = [
+        "hello",
+        "  padded  ",
+        "two\nlines\tand a tab",
+        "windows\r\nline\rends",
+        "",
+        "   ",
+        "\n\t \n",
+        "nul\x00inside",
+        "bell\x07",
+        "escape \x1b[31m",
+        "del \x7f",
+        "surrogate \ud800",
+        "zero\u200bwidth and bidi \u202e override",  # Cf: allowed by the rule, not printable
+        "no-break\u00a0space and \u2028 line separator",
+        "emoji 🙂 数据 ｶﾀｶﾅ",
+        "x" * 20,
+        "x" * 21,
+        "\u0085next line",
+    ]
+    for text in texts:
+        for limit in (20, 16_000):
+            try:
+                expected: str | tuple[str, str] = clean_message_text(text, max_length=limit)
+            except InvalidInput as exc:
+                expected = ("error", exc.code)
+            try:
+                got: str | tuple[str, str] = message_body(text, max_length=limit)
+            except InvalidInput as exc:
+                got = ("error", exc.code)
+            assert got == expected, (text, limit)

@@ -98,7 +98,7 @@ class Messages:
         if file_ids and not text.strip():
             body = ""  # a message may be just its files
         else:
-            body = clean_message_text(text, max_length=self._ctx.policy.max_message_chars)
+            body = message_body(text, max_length=self._ctx.policy.max_message_chars)
         key = _clean_client_id(client_message_id)
         self._writer.submit(actor, channel_id, body, key, thread_root_id, tuple(file_ids), reply)
 
@@ -267,6 +267,25 @@ class Messages:
             raise InvalidInput("limit must be at least 1", field="limit")
         limit = min(page.limit, self._ctx.policy.max_page_size)
         return PageRequest(limit=limit, before=page.before, after=page.after, around=page.around)
+
+
+def message_body(text: str, *, max_length: int) -> str:
+    """``clean_message_text`` with a fast path for the common text it returns unchanged.
+
+    Its scan calls ``unicodedata.category`` per character (10-13 % of a socket send's CPU);
+    ``str.isprintable`` refuses every character of the categories it refuses (Cc, Cs) in C.
+    A text without CR, printable once its newlines and tabs are set aside, with something
+    besides spaces and within the length, is returned as it is; anything else gets the full
+    check and its error.
+    """
+    if (
+        len(text) <= max_length
+        and "\r" not in text
+        and (text.isprintable() or text.replace("\n", "").replace("\t", "").isprintable())
+        and text.strip()
+    ):
+        return text
+    return clean_message_text(text, max_length=max_length)
 
 
 def _settle(done: asyncio.Future[Sent], outcome: Sent | BaseException) -> None:
