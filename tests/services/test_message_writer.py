@@ -19,11 +19,11 @@ from sqlalchemy import select
 
 from courtyard.domain.errors import InvalidInput
 from courtyard.domain.events import MessageCreated
-from courtyard.domain.search_text import MAX_TERMS, tokenize
+from courtyard.domain.search_text import MAX_TERMS, has_link, tokenize
 from courtyard.domain.text import clean_message_text
 from courtyard.domain.users import Actor
 from courtyard.plugins import hookimpl
-from courtyard.services.message_writer import MessageWriter, Sent, index_terms
+from courtyard.services.message_writer import MessageWriter, Sent, index_terms, may_have_link
 from courtyard.services.messages import message_body
 from courtyard.storage.schema import events
 from tests.services.test_plugins import plugin_org
@@ -176,10 +176,18 @@ def test_the_send_paths_index_terms_are_exactly_the_tokenisers_terms() -> None:
         "ｆｕｌｌｗｉｄｔｈ ①②③ x² ﬁne",
         "a" * 200 + " " + "word " * 50,
         "emoji 🙂 between words🙂joined",
+        "ascii_only: under_scores, digits 123abc 4.5, CamelCase, it's, e-mail, x--y",
+        "running runners ran; connection CONNECTED connects",
+        "\t tab\nnew line  double  space ~!@#$%^&*()[]{}|\\<>?/",
     ]
     for text in texts:
         assert index_terms(text) == [token.term for token in tokenize(text)], text
+        assert may_have_link(text) == has_link(text), text
+    for text in ["see https://x.io", "HTTP://X.IO", "WWW.example.com", "wWw.a.b", "no link www"]:
+        assert may_have_link(text) == has_link(text), text
     long_text = "abc " * 20_000
+    assert index_terms(long_text) == [token.term for token in tokenize(long_text)]
+    long_text = "数据 abc " * 6_000
     assert index_terms(long_text) == [token.term for token in tokenize(long_text)]
     assert len(index_terms(long_text)) == MAX_TERMS
 
