@@ -143,27 +143,52 @@ async def test_a_new_message_is_encoded_once_for_its_event_and_its_acknowledgeme
 async def test_each_send_of_a_batch_gets_its_own_outcome_across_channels(org: Org) -> None:
     alice = await org.person("alice")
     bob = await org.person("bob")
-    mine = await alice.create_channel()
+    carol = await org.person("carol")
+    mine = await alice.create_channel(member_ids=[carol.id])
     theirs = await bob.create_channel()  # alice is not a member
-    actor = await actor_of(org, alice.token)
+    actors = {p.id: await actor_of(org, p.token) for p in (alice, bob, carol)}
     writer = MessageWriter(org.server.services.context)
     loop = asyncio.get_running_loop()
+    plan = [
+        (alice, mine, True),
+        (alice, theirs, False),
+        (carol, mine, True),
+        (bob, theirs, True),
+        (alice, theirs, False),
+        (bob, mine, False),  # bob is not in alice's channel
+        (alice, mine, True),
+    ]
     futures: list[asyncio.Future[Sent | BaseException]] = []
-    for number in range(6):
+    for number, (person, channel, _) in enumerate(plan):
         future: asyncio.Future[Sent | BaseException] = loop.create_future()
         futures.append(future)
-        target = mine if number % 2 == 0 else theirs
-        writer.submit(actor, target["id"], f"m{number}", f"x{number}", None, (), future.set_result)
+        writer.submit(
+            actors[person.id],
+            channel["id"],
+            f"m{number}",
+            f"x{number}",
+            None,
+            (),
+            future.set_result,
+        )
     outcomes = await asyncio.wait_for(asyncio.gather(*futures), 30)
-    assert [sends for sends, _, _ in writer.recent] == [6]  # one batch
-    for number, outcome in enumerate(outcomes):
-        if number % 2 == 0:
-            assert isinstance(outcome, Sent) and outcome.message.channel_id == mine["id"]
+    assert [sends for sends, _, _ in writer.recent] == [len(plan)]  # one batch
+    for (person, channel, allowed), outcome in zip(plan, outcomes, strict=True):
+        if allowed:
+            assert isinstance(outcome, Sent), outcome
+            assert outcome.message.channel_id == channel["id"]
+            assert outcome.message.sender_id == person.id
         else:
             assert not isinstance(outcome, Sent)
-            assert getattr(outcome, "code", None) == "not_a_member", outcome
+            assert getattr(outcome, "code", None) in ("not_a_member", "not_found"), outcome
     # Distinct error objects: each send's refusal is its own.
-    assert outcomes[1] is not outcomes[3]
+    assert outcomes[1] is not outcomes[4]
+    seqs = [
+        o.message.seq
+        for o in outcomes
+        if isinstance(o, Sent) and o.message.channel_id == mine["id"]
+    ]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
 
 
 def test_the_send_paths_index_terms_are_exactly_the_tokenisers_terms() -> None:

@@ -1,7 +1,8 @@
 """The channel and membership statements of a send batch, as SQL written once per shape.
 
 A group-commit batch runs a fixed set of statements whatever its size: the posting rule's
-rows, the sequence reservation and the senders' read markers. Built with SQLAlchemy's
+rows (one statement here, two in the channel repository), the sequence reservation and the
+senders' read markers. Built with SQLAlchemy's
 expression language on every batch (``in_``, ``case``, ``bindparam``, then the cache-key walk)
 they were ~1.5 ms of a batch's ~3 ms fixed cost on SQLite, which decides how small a batch
 may be. Here the SQL text is made once per dialect and row count and goes to the driver with
@@ -21,13 +22,18 @@ from courtyard.domain.channels import Channel, ChannelKind, Membership
 from courtyard.storage.repositories._base import Repository
 from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micros
 
-# Read by position: a named lookup on a result row costs about a microsecond, and building a
-# channel by name was a quarter of the posting rows' cost.
-_CHANNEL_COLUMNS = (
-    "id, kind, name, topic, purpose, created_by, created_at, archived_at, last_seq, "
-    "last_message_at, member_count"
+# One statement for the channels and the senders' memberships, read by position (a named
+# lookup on a result row costs about a microsecond). A channel comes once per member among
+# the batch's senders, or once with no membership.
+_POSTING_COLUMNS = (
+    "c.id, c.kind, c.name, c.topic, c.purpose, c.created_by, c.created_at, c.archived_at, "
+    "c.last_seq, c.last_message_at, c.member_count, "
+    "m.user_id, m.joined_at, m.last_read_seq, m.muted, m.starred"
 )
-_MEMBERSHIP_COLUMNS = "channel_id, user_id, joined_at, last_read_seq, muted, starred"
+_PG_POSTING = (
+    f"SELECT {_POSTING_COLUMNS} FROM channels AS c LEFT JOIN memberships AS m "  # noqa: S608
+    "ON m.channel_id = c.id AND m.user_id = ANY($2::bigint[]) WHERE c.id = ANY($1::bigint[])"
+)
 
 
 def _channel(row: Any) -> Channel:
@@ -49,19 +55,14 @@ def _channel(row: Any) -> Channel:
 def _membership(row: Any) -> Membership:
     return Membership(
         channel_id=row[0],
-        user_id=row[1],
-        joined_at=from_micros(row[2]),
-        last_read_seq=row[3],
-        muted=bool(row[4]),
-        starred=bool(row[5]),
+        user_id=row[11],
+        joined_at=from_micros(row[12]),
+        last_read_seq=row[13],
+        muted=bool(row[14]),
+        starred=bool(row[15]),
     )
 
 
-_PG_CHANNELS = f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE id = ANY($1::bigint[])"  # noqa: S608
-_PG_MEMBERSHIPS = (
-    f"SELECT {_MEMBERSHIP_COLUMNS} FROM memberships "  # noqa: S608
-    "WHERE channel_id = ANY($1::bigint[]) AND user_id = ANY($2::bigint[])"
-)
 # Rows locked in id order first: two processes' batches sharing channels queue, not deadlock.
 _PG_LOCK = "SELECT id FROM channels WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
 _PG_RESERVE = (
@@ -81,16 +82,12 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-@functools.lru_cache(maxsize=512)
-def _sqlite_channels(count: int) -> str:
-    return f"SELECT {_CHANNEL_COLUMNS} FROM channels WHERE id IN ({_marks(count)})"  # noqa: S608
-
-
 @functools.lru_cache(maxsize=1024)
-def _sqlite_memberships(channel_count: int, user_count: int) -> str:
+def _sqlite_posting(channel_count: int, user_count: int) -> str:
     return (
-        f"SELECT {_MEMBERSHIP_COLUMNS} FROM memberships "  # noqa: S608
-        f"WHERE channel_id IN ({_marks(channel_count)}) AND user_id IN ({_marks(user_count)})"
+        f"SELECT {_POSTING_COLUMNS} FROM channels AS c LEFT JOIN memberships AS m "  # noqa: S608
+        f"ON m.channel_id = c.id AND m.user_id IN ({_marks(user_count)}) "
+        f"WHERE c.id IN ({_marks(channel_count)})"
     )
 
 
@@ -113,23 +110,24 @@ class SendBatchRepository(Repository):
     async def posting_views(
         self, pairs: set[tuple[int, int]]
     ) -> dict[tuple[int, int], tuple[Channel | None, Membership | None]]:
-        """For (channel, user) pairs: the channel and that user's membership, in two queries."""
+        """For (channel, user) pairs: the channel and that user's membership, in one query."""
         channel_ids = sorted({channel for channel, _ in pairs})
         user_ids = sorted({user for _, user in pairs})
-        channel_rows: Any
-        member_rows: Any
+        rows: Any
         if self._postgresql:
-            channel_rows = await self.conn.exec_driver_sql(_PG_CHANNELS, (channel_ids,))
-            member_rows = await self.conn.exec_driver_sql(_PG_MEMBERSHIPS, (channel_ids, user_ids))
+            rows = await self.conn.exec_driver_sql(_PG_POSTING, (channel_ids, user_ids))
         else:
-            channel_rows = await self.conn.exec_driver_sql(
-                _sqlite_channels(len(channel_ids)), tuple(channel_ids)
+            rows = await self.conn.exec_driver_sql(
+                _sqlite_posting(len(channel_ids), len(user_ids)), (*user_ids, *channel_ids)
             )
-            member_rows = await self.conn.exec_driver_sql(
-                _sqlite_memberships(len(channel_ids), len(user_ids)), (*channel_ids, *user_ids)
-            )
-        found = {row[0]: _channel(row) for row in channel_rows}
-        members = {(row[0], row[1]): _membership(row) for row in member_rows}
+        found: dict[int, Channel] = {}
+        members: dict[tuple[int, int], Membership] = {}
+        for row in rows:
+            channel_id = row[0]
+            if channel_id not in found:
+                found[channel_id] = _channel(row)
+            if row[11] is not None:
+                members[(channel_id, row[11])] = _membership(row)
         return {pair: (found.get(pair[0]), members.get(pair)) for pair in pairs}
 
     async def reserve_seqs(self, counts: dict[int, int], *, now: datetime) -> dict[int, int]:
