@@ -128,8 +128,14 @@ async def test_pipelined_sends_are_stored_in_the_order_sent(org: Org) -> None:
         delivered = await listener.until(
             lambda fs: sum(f.get("type") == "message.created" for f in fs) == count, timeout=10
         )
-        texts = [f["message"]["text"] for f in delivered if f.get("type") == "message.created"]
+        created = [f for f in delivered if f.get("type") == "message.created"]
+        texts = [f["message"]["text"] for f in created]
         assert texts == [f"message {n}" for n in range(count)]
+        # The ack carries the message exactly as its event does (encoded once for both), and
+        # events written together still arrive one frame each, in stream order.
+        assert [f["message"] for f in created] == [a["message"] for a in acks]
+        positions = [f["position"] for f in created]
+        assert positions == sorted(positions) and len(set(positions)) == count
         assert [m["text"] for m in await history(alice, channel["id"])] == texts
     finally:
         await sender.close()

@@ -65,7 +65,7 @@ from courtyard.realtime.wire import (
     decode_client_message,
     unreadable_send_id,
 )
-from courtyard.services.messages import Sent
+from courtyard.services.message_writer import Sent
 from courtyard.services.ratelimit import RateLimits
 from courtyard.services.registry import Services
 
@@ -126,6 +126,7 @@ class EventSocket(asyncio.Protocol):
         "pending",
         "pending_since",
         "refilled",
+        "replies",
         "secret",
         "sender",
         "sender_checked",
@@ -176,6 +177,7 @@ class EventSocket(asyncio.Protocol):
         self.sender_checked = 0.0  # ... at this time.monotonic()
         self.sends: collections.deque[MessageSend] | None = None  # waiting for the intake
         self.unacked = 0  # sent by the client, not yet answered
+        self.replies: list[bytes] | None = None  # answers waiting to go out in one write
 
     # --- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -536,10 +538,18 @@ class EventSocket(asyncio.Protocol):
             )
             return
         self.unacked += 1
-        if self.sends is None:
-            self.sends = collections.deque()
-        self.sends.append(message)
-        if len(self.sends) == 1:
+        sends = self.sends
+        if not sends:
+            # Nothing queued ahead: when nothing needs awaiting (credential checked within
+            # the second, no rate limits), the send is handed over now, without a task.
+            actor = self._checked_sender()
+            if actor is not None:
+                self._submit(actor, message)
+                return
+        if sends is None:
+            sends = self.sends = collections.deque()
+        sends.append(message)
+        if len(sends) == 1:
             self._spawn(self._intake())
 
     async def _intake(self) -> None:
@@ -548,19 +558,10 @@ class EventSocket(asyncio.Protocol):
         connection keeps many sends in one group commit."""
         sends = self.sends
         assert sends is not None
-        messages = self.endpoint.services.messages
         while sends:
             message = sends[0]
             try:
                 actor = await self._sender()
-                sent = messages.submit_message(
-                    actor,
-                    message.channel_id,
-                    message.text,
-                    client_message_id=message.client_message_id,
-                    thread_root_id=message.thread_root_id,
-                    file_ids=message.file_ids,
-                )
             except CourtyardError as exc:
                 self.unacked -= 1
                 self._send_error(message.client_message_id, exc)
@@ -573,8 +574,41 @@ class EventSocket(asyncio.Protocol):
                     status=500,
                 )
             else:
-                sent.add_done_callback(functools.partial(self._acknowledge, message))
+                self._submit(actor, message)
             sends.popleft()
+
+    def _submit(self, actor: Actor, message: MessageSend) -> None:
+        try:
+            self.endpoint.services.messages.submit_message(
+                actor,
+                message.channel_id,
+                message.text,
+                functools.partial(self._acknowledge, message.client_message_id),
+                client_message_id=message.client_message_id,
+                thread_root_id=message.thread_root_id,
+                file_ids=message.file_ids,
+            )
+        except CourtyardError as exc:
+            self.unacked -= 1
+            self._send_error(message.client_message_id, exc)
+        except Exception:
+            self.unacked -= 1
+            logger.exception("event socket send failed")
+            self._send_error(
+                message.client_message_id,
+                CourtyardError("the message could not be sent", code="internal_error"),
+                status=500,
+            )
+
+    def _checked_sender(self) -> Actor | None:
+        """The sender when :meth:`_sender` would return it without awaiting anything."""
+        actor = self.sender
+        if actor is None or time.monotonic() - self.sender_checked >= SENDER_RECHECK_SECONDS:
+            return None
+        limits = self.endpoint.limits
+        if limits is not None and limits.enabled:
+            return None
+        return actor if actor.has_scope("write") else None
 
     async def _sender(self) -> Actor:
         """The sending user, authenticated now (through the credential cache) and within
@@ -604,42 +638,50 @@ class EventSocket(asyncio.Protocol):
             await limits.check_user("writes", actor.user_id, self.address)
         return actor
 
-    def _acknowledge(self, message: MessageSend, sent: asyncio.Future[Sent]) -> None:
+    def _acknowledge(self, client_message_id: str, outcome: Sent | BaseException) -> None:
         self.unacked -= 1
-        if sent.cancelled():
-            return
-        error = sent.exception()
-        if error is None:
-            outcome = sent.result()
-            self._send(
-                ack_frame(message.client_message_id, outcome.message, created=outcome.created)
+        if isinstance(outcome, Sent):
+            self._reply(
+                ack_frame(
+                    client_message_id,
+                    outcome.message,
+                    created=outcome.created,
+                    message_json=outcome.message_json,
+                )
             )
-        elif isinstance(error, CourtyardError):
-            self._send_error(message.client_message_id, error)
+        elif isinstance(outcome, CourtyardError):
+            self._reply(_error_frame(client_message_id, outcome))
         else:
-            logger.error("event socket send failed", exc_info=error)
-            self._send_error(
-                message.client_message_id,
-                CourtyardError("the message could not be sent", code="internal_error"),
-                status=500,
+            logger.error("event socket send failed", exc_info=outcome)
+            self._reply(
+                _error_frame(
+                    client_message_id,
+                    CourtyardError("the message could not be sent", code="internal_error"),
+                    status=500,
+                )
             )
+
+    def _reply(self, frame: bytes) -> None:
+        # A batch answers many of a connection's sends at once: one write for all of them,
+        # on the next loop turn.
+        replies = self.replies
+        if replies is None:
+            self.replies = [frame]
+            self.loop.call_soon(self._flush_replies)
+        else:
+            replies.append(frame)
+
+    def _flush_replies(self) -> None:
+        replies = self.replies
+        self.replies = None
+        if replies:
+            self._send(replies[0] if len(replies) == 1 else b"".join(replies))
 
     def _send_error(
         self, client_message_id: str | None, error: CourtyardError, *, status: int | None = None
     ) -> None:
         """``message.error``: the fields of the HTTP problem the same refusal would get."""
-        body: dict[str, Any] = {
-            "type": "message.error",
-            "client_message_id": client_message_id,
-            "status": status if status is not None else _status_for(error),
-            "code": error.code,
-            "detail": error.message,
-        }
-        if error.field:
-            body["field"] = error.field
-        if isinstance(error, RateLimited):
-            body["retry_after"] = error.retry_after
-        self._send(control_frame(body))
+        self._send(_error_frame(client_message_id, error, status=status))
 
     async def _watch_presence(self, conn: Connection, user_ids: list[int]) -> None:
         visible = await self.endpoint.services.presence.visible_user_ids(conn.user_id, user_ids)
@@ -691,6 +733,23 @@ class EventSocket(asyncio.Protocol):
         if not task.cancelled() and task.exception() is not None:
             logger.error("event socket task failed", exc_info=task.exception())
             self.close(closecodes.INTERNAL_ERROR, "internal error")
+
+
+def _error_frame(
+    client_message_id: str | None, error: CourtyardError, *, status: int | None = None
+) -> bytes:
+    body: dict[str, Any] = {
+        "type": "message.error",
+        "client_message_id": client_message_id,
+        "status": status if status is not None else _status_for(error),
+        "code": error.code,
+        "detail": error.message,
+    }
+    if error.field:
+        body["field"] = error.field
+    if isinstance(error, RateLimited):
+        body["retry_after"] = error.retry_after
+    return control_frame(body)
 
 
 def _credentials(request: Request) -> tuple[str | None, bool]:

@@ -20,6 +20,11 @@ class Bus(abc.ABC):
 
     name: str = "bus"
 
+    @property
+    def has_peers(self) -> bool:
+        """Whether another process may be listening (a broker: always assumed)."""
+        return True
+
     @abc.abstractmethod
     async def start(self, handler: BusHandler) -> None:
         """Connect and start calling ``handler(message)`` for every message published."""

@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -164,9 +164,21 @@ class Realtime:
         for listener in self._listeners:
             listener(event)
 
+    def _receive(self, events: Sequence[StoredEvent]) -> None:
+        if len(events) < 2:
+            self.sequencer.receive(events)
+            return
+        self.hub.cork()
+        try:
+            self.sequencer.receive(events)
+        finally:
+            self.hub.uncork()
+
     def _on_commit(self, events: list[StoredEvent]) -> None:
         # Fan out on the next loop turn, so the request that committed answers first.
-        asyncio.get_running_loop().call_soon(self.sequencer.receive, events)
+        asyncio.get_running_loop().call_soon(self._receive, events)
+        if not self.bus.has_peers:
+            return  # the bus would only bring these events back to this process
         self._outgoing.put_nowait(
             EventBatch(
                 node=self.node,
@@ -206,18 +218,22 @@ class Realtime:
             logger.warning("ignoring a malformed bus message")
             return
         if isinstance(message, EventBatch):
-            self.sequencer.receive(
-                StoredEvent(
-                    e.position,
-                    e.type,
-                    e.channel_id,
-                    tuple(e.user_ids),
-                    e.all_members,
-                    tuple(e.joined),
-                    tuple(e.left),
-                    e.payload,
-                )
-                for e in message.events
+            if message.node == self.node:
+                return  # this process's own commits, delivered when they committed
+            self._receive(
+                [
+                    StoredEvent(
+                        e.position,
+                        e.type,
+                        e.channel_id,
+                        tuple(e.user_ids),
+                        e.all_members,
+                        tuple(e.joined),
+                        tuple(e.left),
+                        e.payload,
+                    )
+                    for e in message.events
+                ]
             )
         elif isinstance(message, TypingSignal):
             frame = control_frame(

@@ -50,6 +50,10 @@ class Hub:
         self._members: set[Connection] = set()
         self._watchers: dict[int, set[Connection]] = defaultdict(set)
         self.connections: set[Connection] = set()
+        # While events committed together are delivered: frames per connection, written as
+        # one write each at the end (a batch of sends is one write per socket, not one per
+        # message). None outside such a delivery.
+        self._corked: dict[Connection, list[bytes]] | None = None
 
     # --- registry -------------------------------------------------------------------------
     def add(self, conn: Connection) -> None:
@@ -100,6 +104,36 @@ class Hub:
         return self._by_user.keys()
 
     # --- durable events -------------------------------------------------------------------
+    def cork(self) -> None:
+        """Hold this process's event frames per connection until :meth:`uncork`."""
+        if self._corked is None:
+            self._corked = {}
+
+    def uncork(self) -> None:
+        """Write each connection's held frames in one write."""
+        corked = self._corked
+        self._corked = None
+        if not corked:
+            return
+        live = ConnectionState.LIVE
+        for conn, frames in corked.items():
+            # A connection closed meanwhile gets nothing more, as it would have uncorked.
+            if conn.state is live:
+                conn.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    @staticmethod
+    def _hold(
+        targets: Iterable[Connection], frame: bytes, corked: dict[Connection, list[bytes]]
+    ) -> None:
+        live = ConnectionState.LIVE
+        for conn in targets:
+            if conn.state is live:
+                held = corked.get(conn)
+                if held is None:
+                    corked[conn] = [frame]
+                else:
+                    held.append(frame)
+
     def dispatch(self, event: StoredEvent) -> None:
         """Deliver one durable event to its audience on this process, in position order."""
         self.position = event.position
@@ -110,14 +144,21 @@ class Hub:
         targets = self._audience(event)
         if targets:
             frame = event_frame(event.position, event.payload)
-            live = ConnectionState.LIVE
-            for conn in targets:
-                if conn.state is live:
-                    conn.transport.write(frame)
+            if self._corked is not None:
+                self._hold(targets, frame, self._corked)
+            else:
+                live = ConnectionState.LIVE
+                for conn in targets:
+                    if conn.state is live:
+                        conn.transport.write(frame)
         if channel_id is not None:
             for user in event.left:
                 self._leave(user, channel_id)
         if event.type == "sessions.ended" or event.type == "user.deactivated":
+            # What came before reaches the sockets before any of them is closed.
+            if self._corked:
+                self.uncork()
+                self.cork()
             self._end_sessions(event)
 
     def _audience(self, event: StoredEvent) -> Iterable[Connection]:

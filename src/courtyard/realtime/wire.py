@@ -110,12 +110,19 @@ def unreadable_send_id(data: bytes | str) -> tuple[bool, str | None]:
 _message_encoder = msgspec.json.Encoder()
 
 
-def ack_frame(client_message_id: str, message: msgspec.Struct, *, created: bool) -> bytes:
-    """``message.ack``: the stored message, encoded as in ``message.created``."""
+def ack_frame(
+    client_message_id: str,
+    message: msgspec.Struct,
+    *,
+    created: bool,
+    message_json: bytes | None = None,
+) -> bytes:
+    """``message.ack``: the stored message, encoded as in ``message.created`` (``message_json``:
+    that encoding, when the caller has it already)."""
     return text_frame(
         b'{"type":"message.ack","client_message_id":'
         + orjson.dumps(client_message_id)
         + (b',"created":true,"message":' if created else b',"created":false,"message":')
-        + _message_encoder.encode(message)
+        + (message_json if message_json is not None else _message_encoder.encode(message))
         + b"}"
     )

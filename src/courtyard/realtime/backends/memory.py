@@ -19,6 +19,11 @@ class MemoryBus(Bus):
         self._broker = broker or MemoryBroker()
         self._handler: BusHandler | None = None
 
+    @property
+    def has_peers(self) -> bool:
+        """Whether another bus shares the broker (tests simulating several processes)."""
+        return any(handler is not self._handler for handler in self._broker.handlers)
+
     async def start(self, handler: BusHandler) -> None:
         """Subscribe."""
         self._handler = handler

@@ -11,6 +11,7 @@ one ``VALUES`` list per batch size.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,7 +42,7 @@ async def insert_returning_ids(
         for start in range(0, len(rows), _SQLITE_ROWS):
             chunk = rows[start : start + _SQLITE_ROWS]
             sql = _sqlite_sql(table, columns, len(chunk), returning)
-            result = await conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+            result = await conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
             ids.extend(int(row[0]) for row in result)
     if len(ids) != len(rows):
         raise RuntimeError(f"inserted {len(rows)} rows into {table} but {len(ids)} ids came back")

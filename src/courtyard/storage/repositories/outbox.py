@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import text
 
 from courtyard.domain.events import Audience, Event
 from courtyard.storage.repositories._base import Repository, dump_ids
@@ -31,14 +29,7 @@ _EVENT_PG_TYPES = ("bigint", "varchar", "bigint", "text", "boolean", "text", "te
 
 # Any constant works; it only has to be the same in every process that writes events.
 _OUTBOX_LOCK_KEY = 7_411_211_001
-
-
-@dataclass(frozen=True, slots=True)
-class PendingEvent:
-    """An event waiting for its transaction to commit."""
-
-    event: Event
-    audience: Audience
+_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_OUTBOX_LOCK_KEY})"
 
 
 def _ids_or_none(ids: tuple[int, ...]) -> str | None:
@@ -59,28 +50,28 @@ class Outbox(Repository):
     def __init__(self, conn: object, dialect: str) -> None:
         super().__init__(conn)  # type: ignore[arg-type]
         self._dialect = dialect
-        self._pending: list[PendingEvent] = []
+        # (type, stored JSON, audience) of each queued event, in order.
+        self._pending: list[tuple[str, bytes, Audience]] = []
 
     def append(self, event: Event, audience: Audience) -> None:
         """Queue an event for this transaction."""
-        self._pending.append(PendingEvent(event, audience))
+        self._pending.append(
+            (str(type(event).__struct_config__.tag), _encoder.encode(event), audience)
+        )
 
-    @property
-    def pending(self) -> list[PendingEvent]:
-        """Events queued so far."""
-        return list(self._pending)
+    def append_encoded(self, event_type: str, payload: bytes, audience: Audience) -> None:
+        """Queue an event already encoded by the caller: ``payload`` must be exactly the JSON
+        :meth:`append` would store for it (msgspec's encoding of the event struct)."""
+        self._pending.append((event_type, payload, audience))
 
     async def flush(self, *, now: datetime) -> list[StoredEvent]:
         """Write the queued events; returns them with their stream positions."""
         if not self._pending:
             return []
         if self._dialect == "postgresql":
-            await self.conn.execute(text(f"SELECT pg_advisory_xact_lock({_OUTBOX_LOCK_KEY})"))
+            await self.conn.exec_driver_sql(_LOCK_SQL)
         stamp = to_micros(now)
-        prepared = [
-            (item, type(item.event).__struct_config__.tag, _encoder.encode(item.event))
-            for item in self._pending
-        ]
+        pending = self._pending
         positions = await insert_returning_ids(
             self.conn,
             "events",
@@ -90,29 +81,29 @@ class Outbox(Repository):
                 (
                     stamp,
                     tag,
-                    item.audience.channel_id,
-                    _ids_or_none(item.audience.user_ids),
-                    item.audience.all_members,
-                    _ids_or_none(item.audience.joined),
-                    _ids_or_none(item.audience.left),
+                    audience.channel_id,
+                    _ids_or_none(audience.user_ids),
+                    audience.all_members,
+                    _ids_or_none(audience.joined),
+                    _ids_or_none(audience.left),
                     payload,
                 )
-                for item, tag, payload in prepared
+                for tag, payload, audience in pending
             ],
             returning="position",
         )
         stored = [
             StoredEvent(
-                position=position,
-                type=str(tag),
-                channel_id=item.audience.channel_id,
-                user_ids=item.audience.user_ids,
-                all_members=item.audience.all_members,
-                joined=item.audience.joined,
-                left=item.audience.left,
-                payload=payload,
+                position,
+                tag,
+                audience.channel_id,
+                audience.user_ids,
+                audience.all_members,
+                audience.joined,
+                audience.left,
+                payload,
             )
-            for position, (item, tag, payload) in zip(positions, prepared, strict=True)
+            for position, (tag, payload, audience) in zip(positions, pending, strict=True)
         ]
         changes = [
             {
