@@ -562,17 +562,8 @@ class EventSocket(asyncio.Protocol):
             message = sends[0]
             try:
                 actor = await self._sender()
-            except CourtyardError as exc:
-                self.unacked -= 1
-                self._send_error(message.client_message_id, exc)
-            except Exception:
-                self.unacked -= 1
-                logger.exception("event socket send failed")
-                self._send_error(
-                    message.client_message_id,
-                    CourtyardError("the message could not be sent", code="internal_error"),
-                    status=500,
-                )
+            except Exception as exc:  # every failure is answered (see _refuse)
+                self._refuse(message.client_message_id, exc)
             else:
                 self._submit(actor, message)
             sends.popleft()
@@ -588,17 +579,21 @@ class EventSocket(asyncio.Protocol):
                 thread_root_id=message.thread_root_id,
                 file_ids=message.file_ids,
             )
-        except CourtyardError as exc:
-            self.unacked -= 1
-            self._send_error(message.client_message_id, exc)
-        except Exception:
-            self.unacked -= 1
-            logger.exception("event socket send failed")
-            self._send_error(
-                message.client_message_id,
-                CourtyardError("the message could not be sent", code="internal_error"),
-                status=500,
-            )
+        except Exception as exc:  # every failure is answered (see _refuse)
+            self._refuse(message.client_message_id, exc)
+
+    def _refuse(self, client_message_id: str | None, exc: Exception) -> None:
+        """Answer a send that failed before it was queued: its error, or a 500 for a bug."""
+        self.unacked -= 1
+        if isinstance(exc, CourtyardError):
+            self._send_error(client_message_id, exc)
+            return
+        logger.error("event socket send failed", exc_info=exc)
+        self._send_error(
+            client_message_id,
+            CourtyardError("the message could not be sent", code="internal_error"),
+            status=500,
+        )
 
     def _checked_sender(self) -> Actor | None:
         """The sender when :meth:`_sender` would return it without awaiting anything."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -110,60 +110,6 @@ class ChannelRepository(Repository):
         )
         return int(result.scalar_one())
 
-    async def allocate_seqs_many(self, counts: dict[int, int], *, now: datetime) -> dict[int, int]:
-        """:meth:`allocate_seqs` for several channels in one statement: channel -> last seq.
-
-        On PostgreSQL the rows are locked in id order first, so two processes' batches that
-        share channels queue instead of deadlocking.
-        """
-        if len(counts) == 1:
-            ((channel_id, count),) = counts.items()
-            return {channel_id: await self.allocate_seqs(channel_id, count, now=now)}
-        ids = sorted(counts)
-        if self.conn.dialect.name == "postgresql":
-            await self.conn.execute(
-                select(channels.c.id)
-                .where(channels.c.id.in_(ids))
-                .order_by(channels.c.id)
-                .with_for_update()
-            )
-        result = await self.conn.execute(
-            update(channels)
-            .where(channels.c.id.in_(ids))
-            .values(
-                last_seq=channels.c.last_seq + case(counts, value=channels.c.id, else_=0),
-                last_message_at=to_micros(now),
-            )
-            .returning(channels.c.id, channels.c.last_seq)
-        )
-        lasts = {int(row.id): int(row.last_seq) for row in result}
-        missing = set(ids) - lasts.keys()
-        if missing:
-            raise LookupError(f"channels {sorted(missing)} do not exist")
-        return lasts
-
-    async def posting_views(
-        self, pairs: set[tuple[int, int]]
-    ) -> dict[tuple[int, int], tuple[Channel | None, Membership | None]]:
-        """For (channel, user) pairs: the channel and that user's membership, in two queries."""
-        channel_ids = sorted({channel for channel, _ in pairs})
-        user_ids = sorted({user for _, user in pairs})
-        found = {
-            row.id: _channel(row)
-            for row in await self.conn.execute(
-                select(channels).where(channels.c.id.in_(channel_ids))
-            )
-        }
-        members = {
-            (row.channel_id, row.user_id): _membership(row)
-            for row in await self.conn.execute(
-                select(memberships).where(
-                    memberships.c.channel_id.in_(channel_ids), memberships.c.user_id.in_(user_ids)
-                )
-            )
-        }
-        return {pair: (found.get(pair[0]), members.get(pair)) for pair in pairs}
-
     async def members_among(self, channel_id: int, user_ids: Iterable[int]) -> set[int]:
         """Which of ``user_ids`` are members of the channel (without loading every member)."""
         ids = sorted(set(user_ids))
@@ -175,20 +121,6 @@ class ChannelRepository(Repository):
             )
         )
         return {row.user_id for row in rows}
-
-    async def set_read_markers(self, markers: Sequence[tuple[int, int, int]]) -> None:
-        """Move several (channel, user) read markers to ``seq`` in one round trip."""
-        if not markers:
-            return
-        await self.conn.execute(
-            update(memberships)
-            .where(
-                memberships.c.channel_id == bindparam("m_channel"),
-                memberships.c.user_id == bindparam("m_user"),
-            )
-            .values(last_read_seq=bindparam("m_seq")),
-            [{"m_channel": c, "m_user": u, "m_seq": q} for c, u, q in markers],
-        )
 
     async def next_seq(self, channel_id: int, *, now: datetime) -> int:
         """Allocate the channel's next message sequence number.

@@ -7,8 +7,7 @@ expression language on every batch (``in_``, ``case``, ``bindparam``, then the c
 they were ~1.5 ms of a batch's ~3 ms fixed cost on SQLite, which decides how small a batch
 may be. Here the SQL text is made once per dialect and row count and goes to the driver with
 plain parameters: on PostgreSQL arrays (one statement for any count), on SQLite one ``?`` per
-value. They do what ``ChannelRepository.posting_views``, ``allocate_seqs_many`` and
-``set_read_markers`` do.
+value. The channel repository keeps the one-channel forms (``allocate_seqs``, ``next_seq``).
 """
 
 from __future__ import annotations
