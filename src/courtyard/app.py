@@ -388,6 +388,12 @@ def build_application(
     )
 
 
+# A young-generation collection every 700 net allocations (CPython's default) walked the
+# objects of every request in flight many times over: 8-9 % of a socket send's CPU. Every
+# 20,000, the same objects are mostly freed by reference counting before a collection sees them.
+_GC_THRESHOLDS = (20_000, 10, 10)
+
+
 async def _freeze_startup_objects() -> None:
     """Move everything start-up created out of the collector's sight.
 
@@ -397,6 +403,7 @@ async def _freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 async def _handle_sighup(reloaders: list[Reloadable]) -> None:
