@@ -3,9 +3,11 @@
 Terms come from ``courtyard.domain.search_text``; the databases only match whole terms, so
 both find the same messages. SQLite: FTS5 over space-separated terms (``search_fts``, an
 external-content table over ``search_documents`` kept in step by triggers). PostgreSQL: a
-``tsvector`` written term by term with positions, under a GIN index. Phrases, prefixes and
-exclusions are rendered into each database's query syntax from parsed terms, which contain
-only letters and digits, so user input never reaches either syntax directly.
+``tsvector`` written term by term with positions, under a GIN index, and beside it
+``search_pairs``: each document's adjacent ASCII word pairs, under a GIN index of their own, so
+a phrase is found by its pairs. Phrases, prefixes and exclusions are rendered into each
+database's query syntax from parsed terms, which contain only letters and digits, so user
+input never reaches either syntax directly.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -44,6 +47,8 @@ from courtyard.storage.schema import channels, files, memberships, messages, sea
 from courtyard.storage.timestamps import to_micros
 
 _fts = table("search_fts", column("rowid", Integer))
+# PostgreSQL only (migration 0005): one row per document that has at least one pair term.
+_pairs = table("search_pairs", column("message_id", BigInteger), column("pairs", TSVECTOR))
 
 # How many of the newest message ids PostgreSQL walks before it asks the index (see
 # ``SearchRepository._postgres_newest``).
@@ -54,6 +59,8 @@ _WALK_MAX = 100_000
 # Marks a document's channel term. Terms are letters and digits only, so no word or query
 # can produce or match it.
 SCOPE_MARK = "\u00a7"
+# Joins the two terms of a pair term (``pull¶request``); terms never contain it.
+PAIR_MARK = "\u00b6"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +113,43 @@ def _tsquery_phrase(phrase: Phrase) -> str:
     if phrase.prefix:
         parts[-1] += ":*"
     return "(" + " <-> ".join(parts) + ")"
+
+
+def _pairable(term: str) -> bool:
+    # Terms are letters and digits; the ASCII ones are English (stemmed) and de-accented
+    # Latin words and numbers, whose common words make phrases of two common words. Paired
+    # scripts (CJK) are indexed as character pairs already; pairs of those would add about
+    # two terms per character for queries that are selective without them.
+    return term.isascii()
+
+
+def pair_term(first: str, second: str) -> str:
+    """The pair term of two adjacent ASCII terms (PostgreSQL's ``search_pairs``)."""
+    return f"{first}{PAIR_MARK}{second}"
+
+
+def pair_terms(terms: Sequence[str]) -> list[str]:
+    """Distinct pair terms of the adjacent ASCII terms, in first-seen order."""
+    return list(
+        dict.fromkeys(pair_term(a, b) for a, b in pairwise(terms) if _pairable(a) and _pairable(b))
+    )
+
+
+def pairs_tsquery(include: Sequence[Phrase]) -> str | None:
+    """A tsquery of every pair term the included phrases need (a phrase ending in a prefix
+    needs its last pair as a prefix), or None when they need none.
+
+    A document matching the phrases holds all of these pairs, so requiring them never
+    changes the results; it lets the GIN index of pairs find the few documents that hold
+    the words next to each other instead of every document that holds them all."""
+    needed: dict[str, None] = {}
+    for phrase in include:
+        last = len(phrase.terms) - 2
+        for i, (a, b) in enumerate(pairwise(phrase.terms)):
+            if _pairable(a) and _pairable(b):
+                prefix = ":*" if phrase.prefix and i == last else ""
+                needed[f"'{pair_term(a, b)}'{prefix}"] = None
+    return " & ".join(needed) or None
 
 
 def scope_term(channel_id: int) -> str:
@@ -225,6 +269,22 @@ class SearchRepository(Repository):
             ),
             rows,
         )
+        if not self._sqlite:
+            paired = [(d.message_id, pair_terms(d.terms)) for d in documents]
+            pair_rows = [
+                {"message_id": m, "pairs": " ".join(f"'{t}'" for t in terms)}
+                for m, terms in paired
+                if terms
+            ]
+            if pair_rows:
+                # Documents and pairs go together: a pair row cascades with its document.
+                await self.conn.execute(
+                    _pairs.insert().values(
+                        message_id=bindparam("message_id", type_=BigInteger),
+                        pairs=cast(bindparam("pairs", type_=Text), TSVECTOR),
+                    ),
+                    pair_rows,
+                )
 
     async def replace(self, document: SearchDocument) -> None:
         """Re-index an edited message."""
@@ -442,17 +502,24 @@ class SearchRepository(Repository):
         )
         key = search_documents.c.message_id
         source = self._word_source(spec, key, search_documents)
-        conditions = [search_documents.c.body.op("@@")(query), *await self._document_filters(spec)]
+        pairs = pairs_tsquery(spec.include)
+        body = search_documents.c.body
+        # With pairs, documents are checked with the function behind ``@@``, which the index
+        # of terms cannot serve (see ``_postgres_paired``).
+        matches = body.op("@@")(query) if pairs is None else func.ts_match_vq(body, query)
+        conditions = [matches, *await self._document_filters(spec)]
         if self._needs_message(spec):
             conditions += self._message_filters(spec)
-        if spec.order == "date":
+        count = spec.limit if spec.order == "date" else spec.relevance_window
+        before = spec.before_id if spec.order == "date" else None
+        if pairs is not None:
+            ids = await self._postgres_paired(pairs, conditions, source, count, before)
+        else:
             ids = await self._postgres_newest(
-                conditions, source, spec.limit, spec.before_id, scoped=bool(spec.channel_ids)
+                conditions, source, count, before, scoped=bool(spec.channel_ids)
             )
+        if spec.order == "date":
             return [SearchHit(message_id) for message_id in ids]
-        ids = await self._postgres_newest(
-            conditions, source, spec.relevance_window, None, scoped=bool(spec.channel_ids)
-        )
         if not ids:
             return []
         # Ranked apart from the window: in the window's select list PostgreSQL computed the
@@ -468,6 +535,39 @@ class SearchRepository(Repository):
             .limit(spec.limit)
         )
         return [SearchHit(int(row.id), float(row.score)) for row in await self.conn.execute(ranked)]
+
+    async def _postgres_paired(
+        self,
+        pairs: str,
+        conditions: list[ColumnElement[bool]],
+        source: Any,
+        count: int,
+        before: int | None,
+    ) -> list[int]:
+        """Ids of the ``count`` newest matches (below ``before``) of a query with pair terms,
+        taken from the documents that hold all its pairs, newest first.
+
+        A document matching the query holds every pair its phrases need, so these candidates
+        are all there is to check, and for a phrase of two words every candidate matches
+        (``"pull request"`` at 1M: 758 candidates, where 13,187 documents hold both words).
+        The candidates are read from ``search_pairs``, whose statistics describe pair terms
+        well: PostgreSQL walks its newest rows for a common pair and fetches a rare one from
+        its index. Each candidate is checked against the whole query with the function
+        behind ``@@`` (in ``conditions``): with the operator, PostgreSQL also scanned the
+        index of terms for the phrase's words (13,187 documents, 7-16 ms) to intersect them
+        with the candidates."""
+        candidate = _pairs.c.message_id
+        query = cast(bindparam("pairs", pairs, type_=Text), TSQUERY)
+        stmt = (
+            select(candidate.label("id"))
+            .select_from(_pairs.join(source, search_documents.c.message_id == candidate))
+            .where(_pairs.c.pairs.op("@@")(query), *conditions)
+            .order_by(candidate.desc())
+            .limit(count)
+        )
+        if before is not None:
+            stmt = stmt.where(candidate < before)
+        return [int(row.id) for row in await self.conn.execute(stmt)]
 
     async def _postgres_newest(
         self,
