@@ -213,9 +213,16 @@ async def _pairs_of(database: Database) -> dict[int, str]:
         return {int(row[0]): str(row[1]) for row in rows}
 
 
+@pytest.mark.parametrize(("reach", "walk_max"), [(0, 0), (1, 0), (2, 1000), (2_000, 20_000)])
 async def test_phrases_match_adjacent_words_on_both_databases(
-    databases: DatabaseFactory,
+    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch, reach: int, walk_max: int
 ) -> None:
+    # PostgreSQL walks the newest documents, then asks the index of pairs for the rest; a
+    # reach of 0 asks the index at once, 1 and 2 cross from walking to the index on every
+    # page (SQLite ignores them).
+    monkeypatch.setattr(search_repository, "_PAIRED_WALK_REACH", reach)
+    monkeypatch.setattr(search_repository, "_PAIRED_WALK_PER_RESULT", 0)
+    monkeypatch.setattr(search_repository, "_PAIRED_WALK_MAX", walk_max)
     database = Database(await databases.create())
     try:
         ids = await _fill(database, {"ops": PHRASE_LINES, "dev": ["pull request elsewhere"]})

@@ -55,6 +55,10 @@ _pairs = table("search_pairs", column("message_id", BigInteger), column("pairs",
 _WALK_REACH = 20_000
 _WALK_PER_RESULT = 100
 _WALK_MAX = 100_000
+# The same for queries with pair terms, whose index finds candidates cheaply.
+_PAIRED_WALK_REACH = 2_000
+_PAIRED_WALK_PER_RESULT = 4
+_PAIRED_WALK_MAX = 20_000
 
 # Marks a document's channel term. Terms are letters and digits only, so no word or query
 # can produce or match it.
@@ -364,7 +368,12 @@ class SearchRepository(Repository):
         if not self._sqlite:
             # asyncpg prepares statements; after five runs PostgreSQL may switch to a generic
             # plan that cannot see how selective this tsquery is (measured: 3 ms -> 85 ms).
-            await self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+            # No parallel workers: every step here is bounded, and starting workers cost more
+            # than it saved (a 758-row fetch of pairs: 8-15 ms with two workers, 3 without).
+            await self.conn.exec_driver_sql(
+                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+                " set_config('max_parallel_workers_per_gather', '0', true)"
+            )
         if not spec.include:
             return await self._filtered(spec)
         if self._sqlite:
@@ -504,20 +513,17 @@ class SearchRepository(Repository):
         source = self._word_source(spec, key, search_documents)
         pairs = pairs_tsquery(spec.include)
         body = search_documents.c.body
-        # With pairs, documents are checked with the function behind ``@@``, which the index
-        # of terms cannot serve (see ``_postgres_paired``).
+        # With pairs, documents are tested with the function behind ``@@``, which the index
+        # of terms cannot serve (see ``_postgres_newest``).
         matches = body.op("@@")(query) if pairs is None else func.ts_match_vq(body, query)
         conditions = [matches, *await self._document_filters(spec)]
         if self._needs_message(spec):
             conditions += self._message_filters(spec)
         count = spec.limit if spec.order == "date" else spec.relevance_window
         before = spec.before_id if spec.order == "date" else None
-        if pairs is not None:
-            ids = await self._postgres_paired(pairs, conditions, source, count, before)
-        else:
-            ids = await self._postgres_newest(
-                conditions, source, count, before, scoped=bool(spec.channel_ids)
-            )
+        ids = await self._postgres_newest(
+            conditions, source, count, before, scoped=bool(spec.channel_ids), pairs=pairs
+        )
         if spec.order == "date":
             return [SearchHit(message_id) for message_id in ids]
         if not ids:
@@ -536,39 +542,6 @@ class SearchRepository(Repository):
         )
         return [SearchHit(int(row.id), float(row.score)) for row in await self.conn.execute(ranked)]
 
-    async def _postgres_paired(
-        self,
-        pairs: str,
-        conditions: list[ColumnElement[bool]],
-        source: Any,
-        count: int,
-        before: int | None,
-    ) -> list[int]:
-        """Ids of the ``count`` newest matches (below ``before``) of a query with pair terms,
-        taken from the documents that hold all its pairs, newest first.
-
-        A document matching the query holds every pair its phrases need, so these candidates
-        are all there is to check, and for a phrase of two words every candidate matches
-        (``"pull request"`` at 1M: 758 candidates, where 13,187 documents hold both words).
-        The candidates are read from ``search_pairs``, whose statistics describe pair terms
-        well: PostgreSQL walks its newest rows for a common pair and fetches a rare one from
-        its index. Each candidate is checked against the whole query with the function
-        behind ``@@`` (in ``conditions``): with the operator, PostgreSQL also scanned the
-        index of terms for the phrase's words (13,187 documents, 7-16 ms) to intersect them
-        with the candidates."""
-        candidate = _pairs.c.message_id
-        query = cast(bindparam("pairs", pairs, type_=Text), TSQUERY)
-        stmt = (
-            select(candidate.label("id"))
-            .select_from(_pairs.join(source, search_documents.c.message_id == candidate))
-            .where(_pairs.c.pairs.op("@@")(query), *conditions)
-            .order_by(candidate.desc())
-            .limit(count)
-        )
-        if before is not None:
-            stmt = stmt.where(candidate < before)
-        return [int(row.id) for row in await self.conn.execute(stmt)]
-
     async def _postgres_newest(
         self,
         conditions: list[ColumnElement[bool]],
@@ -577,19 +550,29 @@ class SearchRepository(Repository):
         before: int | None,
         *,
         scoped: bool = False,
+        pairs: str | None = None,
     ) -> list[int]:
         """Ids of the ``count`` newest matches (below ``before``), in bounded steps.
 
-        PostgreSQL either walks the documents newest first, testing each (about 1 µs a
-        document; cost: count ÷ the share that matches), or fetches every candidate from the
-        GIN index and sorts (one random page each, 5-10× dearer; for a phrase the candidates
-        are every document with all its words). Its estimates for prefixes and phrases were
-        off by 10-20× both ways at 1M (a 600 ms walk for ``"pull request"``, a 13,334-row
-        fetch for ``发``), so the plan is not left to them: walk the newest ids; if that found
-        some but not enough, walk on as far as the share found predicts (up to
-        ``_WALK_MAX`` ids); then fetch what is still missing from the index (ordering by
-        ``+ 0`` hides the key's order, so no walk is possible there). A channel scope makes
-        the index's candidates few, so scoped searches walk less."""
+        PostgreSQL either walks the documents newest first, testing each (about 0.4 µs a
+        document; cost: count ÷ the share that matches), or fetches every candidate from a
+        GIN index and sorts (one random page each, about 3.5 µs; for a phrase without pairs
+        the candidates are every document with all its words). Its estimates for prefixes
+        and phrases were off by 10-20× both ways at 1M (a 600 ms walk for ``"pull request"``,
+        a 13,334-row fetch for ``发``), so the plan is not left to them: walk the newest ids;
+        if that found some but not enough, walk on as far as the share found predicts (up
+        to a bound); then fetch what is still missing from the index (ordering by ``+ 0``
+        hides the key's order, so no walk is possible there). A channel scope makes the
+        index's candidates few, so scoped searches walk less.
+
+        With ``pairs`` (a query whose phrases need pair terms), the candidates of that last
+        fetch are the documents holding every pair, from ``search_pairs`` (``"pull request"``
+        at 1M: 758, where 13,187 documents hold both words), and the walks are short, since
+        a phrase is rarely common. ``conditions`` then test the query with the function
+        behind ``@@``, which no index serves: with the operator, PostgreSQL also scanned the
+        index of terms for the phrase's words (7-16 ms) to intersect them with the pairs,
+        and, without statistics for the new table yet, walked all of ``search_pairs``
+        (400 ms) instead of asking its index."""
         key = search_documents.c.message_id
         top = before
         if top is None:
@@ -597,7 +580,12 @@ class SearchRepository(Repository):
             if newest is None:
                 return []
             top = int(newest) + 1
-        reach = max(_WALK_REACH, count * _WALK_PER_RESULT)
+        if pairs is None:
+            reach = max(_WALK_REACH, count * _WALK_PER_RESULT)
+            walk_max = _WALK_MAX
+        else:
+            reach = max(_PAIRED_WALK_REACH, count * _PAIRED_WALK_PER_RESULT)
+            walk_max = _PAIRED_WALK_MAX
         if scoped:
             reach //= 10
 
@@ -617,18 +605,18 @@ class SearchRepository(Repository):
             return ids
         if ids:
             further = 2 * (count - len(ids)) * reach // len(ids)
-            if further <= _WALK_MAX:
+            if further <= walk_max:
                 ids += await walk(floor, floor - further, count - len(ids))
                 floor -= further
                 if len(ids) >= count or floor <= 0:
                     return ids
-        older = (
-            select(key.label("id"))
-            .select_from(source)
-            .where(*conditions, key < floor)
-            .order_by((key + 0).desc())
-            .limit(count - len(ids))
-        )
+        fetched = select(key.label("id")).select_from(source).where(*conditions, key < floor)
+        if pairs is not None:
+            paired = cast(bindparam("pairs", pairs, type_=Text), TSQUERY)
+            fetched = fetched.join(_pairs, _pairs.c.message_id == key).where(
+                _pairs.c.pairs.op("@@")(paired)
+            )
+        older = fetched.order_by((key + 0).desc()).limit(count - len(ids))
         return ids + [int(row.id) for row in await self.conn.execute(older)]
 
     # --- context for queries and results --------------------------------------------------
