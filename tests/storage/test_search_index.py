@@ -266,6 +266,33 @@ async def test_phrases_match_adjacent_words_on_both_databases(
         await database.dispose()
 
 
+async def test_phrase_candidates_that_do_not_match_are_read_past(
+    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Newer documents hold both pairs of "review pull request" but not the phrase: PostgreSQL
+    # reads the candidates of the index of pairs a chunk at a time (2 for one result here,
+    # then 8) until enough of them match.
+    monkeypatch.setattr(search_repository, "_PAIRED_WALK_REACH", 0)
+    monkeypatch.setattr(search_repository, "_PAIRED_WALK_PER_RESULT", 0)
+    monkeypatch.setattr(search_repository, "_PAIRED_CHUNK_EXTRA", 0)
+    database = Database(await databases.create())
+    try:
+        lines = ["review pull request one", *["review pull then pull request"] * 5, "deploy"]
+        ids = await _fill(database, {"ops": lines})
+        m = await _message_ids(database, ids["ops"])
+        user = ids["user"]
+        assert await _find(database, '"review pull request"', user, limit=1) == [m[0]]
+        ranked = await _find(database, '"review pull request"', user, order="relevance")
+        assert ranked == [m[0]]
+        assert await _find(database, '"pull request"', user, limit=3, before_id=m[3]) == [
+            m[2],
+            m[1],
+            m[0],
+        ]
+    finally:
+        await database.dispose()
+
+
 async def test_edits_and_deletions_replace_the_pairs(databases: DatabaseFactory) -> None:
     database = Database(await databases.create())
     try:
