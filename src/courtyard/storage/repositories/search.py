@@ -276,21 +276,21 @@ class SearchRepository(Repository):
             rows,
         )
         if not self._sqlite:
-            paired = [(d.message_id, pair_terms(d.terms)) for d in documents]
-            pair_rows = [
-                {"message_id": m, "pairs": " ".join(f"'{t}'" for t in terms)}
-                for m, terms in paired
-                if terms
-            ]
-            if pair_rows:
-                # Documents and pairs go together: a pair row cascades with its document.
-                await self.conn.execute(
-                    _pairs.insert().values(
-                        message_id=bindparam("message_id", type_=BigInteger),
-                        pairs=cast(bindparam("pairs", type_=Text), TSVECTOR),
-                    ),
-                    pair_rows,
-                )
+            await self._index_pairs(documents)
+
+    async def _index_pairs(self, documents: Sequence[SearchDocument]) -> None:
+        """PostgreSQL: the pair terms of the documents just written (``search_pairs``); a
+        document with no two adjacent ASCII terms gets no row."""
+        paired = [(d.message_id, pair_terms(d.terms)) for d in documents]
+        rows = [{"m": m, "p": " ".join(f"'{t}'" for t in terms)} for m, terms in paired if terms]
+        if not rows:
+            return
+        # Only for documents that were written (like the documents, whose insert selects
+        # the message); the foreign key then cascades every later removal to the pairs.
+        source = select(
+            search_documents.c.message_id, cast(bindparam("p", type_=Text), TSVECTOR)
+        ).where(search_documents.c.message_id == bindparam("m"))
+        await self.conn.execute(_pairs.insert().from_select(["message_id", "pairs"], source), rows)
 
     async def replace(self, document: SearchDocument) -> None:
         """Re-index an edited message."""
