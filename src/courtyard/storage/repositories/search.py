@@ -368,19 +368,34 @@ class SearchRepository(Repository):
         if spec.sender_ids == [] or spec.channel_ids == []:
             return []
         if not self._sqlite:
-            # asyncpg prepares statements; after five runs PostgreSQL may switch to a generic
-            # plan that cannot see how selective this tsquery is (measured: 3 ms -> 85 ms).
-            # No parallel workers: every step here is bounded, and starting workers cost more
-            # than it saved (a 758-row fetch of pairs: 8-15 ms with two workers, 3 without).
-            await self.conn.exec_driver_sql(
-                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-                " set_config('max_parallel_workers_per_gather', '0', true)"
-            )
+            visible, newest = await self._postgres_prelude(spec)
+            if not spec.include:
+                return await self._filtered(spec)
+            return await self._postgres_search(spec, visible, newest)
         if not spec.include:
             return await self._filtered(spec)
-        if self._sqlite:
-            return await self._sqlite_search(spec)
-        return await self._postgres_search(spec)
+        return await self._sqlite_search(spec)
+
+    async def _postgres_prelude(self, spec: SearchSpec) -> tuple[list[int], int | None]:
+        """PostgreSQL: this transaction's planner settings, the ids of the channels the
+        searcher may read and the newest document id, in one round trip (each one costs
+        1-3 ms on a loaded machine; a word search makes about ten).
+
+        asyncpg prepares statements; after five runs PostgreSQL may switch to a generic plan
+        that cannot see how selective a tsquery is (measured: 3 ms -> 85 ms). No parallel
+        workers: every step of a search is bounded, and starting workers cost more than it
+        saved (a 758-row fetch of pairs: 8-15 ms with two workers, 3 without). The channels
+        are passed on as ids, not a subquery: PostgreSQL estimated the subquery at a tenth
+        of the channels, thought every word rare, and fetched all its matches (a bitmap scan
+        of 13,334 rows for "发" where walking newest first reads 1,800)."""
+        prelude = select(
+            func.set_config("plan_cache_mode", "force_custom_plan", True),
+            func.set_config("max_parallel_workers_per_gather", "0", True),
+            func.array(self._visible_channels(spec).scalar_subquery(), type_=ARRAY(BigInteger)),
+            select(func.max(search_documents.c.message_id)).scalar_subquery(),
+        )
+        row = (await self.conn.execute(prelude)).one()
+        return [int(c) for c in row[2]], None if row[3] is None else int(row[3])
 
     async def _filtered(self, spec: SearchSpec) -> list[SearchHit]:
         """Operators (and exclusions) without words: newest first, driven by the most
@@ -421,17 +436,16 @@ class SearchRepository(Repository):
             return member_of
         return union(member_of, select(channels.c.id).where(channels.c.kind == "public"))
 
-    async def _document_filters(self, spec: SearchSpec) -> list[ColumnElement[bool]]:
+    def _document_filters(
+        self, spec: SearchSpec, visible_ids: list[int] | None = None
+    ) -> list[ColumnElement[bool]]:
         visible: ColumnElement[bool]
-        if self._sqlite:
+        if visible_ids is None:
             visible = search_documents.c.channel_id.in_(self._visible_channels(spec))
         else:
-            # The ids themselves, not a subquery: PostgreSQL estimated the subquery at a tenth
-            # of the channels, thought every word rare, and fetched all its matches (a bitmap
-            # scan of 13,334 rows for "发" where walking newest first reads 1,800).
-            ids = [int(row[0]) for row in await self.conn.execute(self._visible_channels(spec))]
+            # The ids themselves, not a subquery (see ``_postgres_prelude``).
             visible = search_documents.c.channel_id == any_(
-                bindparam("visible", ids, type_=ARRAY(BigInteger))
+                bindparam("visible", visible_ids, type_=ARRAY(BigInteger))
             )
         conditions: list[ColumnElement[bool]] = [visible]
         if spec.channel_ids is not None:
@@ -470,7 +484,7 @@ class SearchRepository(Repository):
         )
         conditions: list[ColumnElement[bool]] = [
             text("search_fts MATCH :match").bindparams(match=match),  # type: ignore[list-item]
-            *await self._document_filters(spec),
+            *self._document_filters(spec),
         ]
         if self._needs_message(spec):
             conditions += self._message_filters(spec)
@@ -502,7 +516,9 @@ class SearchRepository(Repository):
             spec.offset : spec.offset + spec.limit
         ]
 
-    async def _postgres_search(self, spec: SearchSpec) -> list[SearchHit]:
+    async def _postgres_search(
+        self, spec: SearchSpec, visible_ids: list[int], newest: int | None
+    ) -> list[SearchHit]:
         query = cast(
             bindparam(
                 "query",
@@ -518,13 +534,16 @@ class SearchRepository(Repository):
         # With pairs, documents are tested with the function behind ``@@``, which the index
         # of terms cannot serve (see ``_postgres_newest``).
         matches = body.op("@@")(query) if pairs is None else func.ts_match_vq(body, query)
-        conditions = [matches, *await self._document_filters(spec)]
+        conditions = [matches, *self._document_filters(spec, visible_ids)]
         if self._needs_message(spec):
             conditions += self._message_filters(spec)
         count = spec.limit if spec.order == "date" else spec.relevance_window
         before = spec.before_id if spec.order == "date" else None
+        if newest is None:
+            return []
+        top = before if before is not None else newest + 1
         ids = await self._postgres_newest(
-            conditions, source, count, before, scoped=bool(spec.channel_ids), pairs=pairs
+            conditions, source, count, top, scoped=bool(spec.channel_ids), pairs=pairs
         )
         if spec.order == "date":
             return [SearchHit(message_id) for message_id in ids]
@@ -549,12 +568,12 @@ class SearchRepository(Repository):
         conditions: list[ColumnElement[bool]],
         source: Any,
         count: int,
-        before: int | None,
+        top: int,
         *,
         scoped: bool = False,
         pairs: str | None = None,
     ) -> list[int]:
-        """Ids of the ``count`` newest matches (below ``before``), in bounded steps.
+        """Ids of the ``count`` newest matches below ``top``, in bounded steps.
 
         PostgreSQL either walks the documents newest first, testing each (about 0.4 µs a
         document; cost: count ÷ the share that matches), or fetches every candidate from a
@@ -576,12 +595,6 @@ class SearchRepository(Repository):
         and, without statistics for the new table yet, walked all of ``search_pairs``
         (400 ms) instead of asking its index."""
         key = search_documents.c.message_id
-        top = before
-        if top is None:
-            newest = (await self.conn.execute(select(func.max(key)))).scalar()
-            if newest is None:
-                return []
-            top = int(newest) + 1
         if pairs is None:
             reach = max(_WALK_REACH, count * _WALK_PER_RESULT)
             walk_max = _WALK_MAX
