@@ -213,6 +213,18 @@ async def _pairs_of(database: Database) -> dict[int, str]:
         return {int(row[0]): str(row[1]) for row in rows}
 
 
+async def _pending_list_limits(database: Database) -> dict[str, list[str] | None]:
+    """PostgreSQL: the storage options of the search GIN indexes, by name."""
+    async with database.read() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT relname, reloptions FROM pg_class WHERE relname IN"
+                " ('ix_search_documents_body', 'ix_search_pairs_pairs')"
+            )
+        )
+        return {str(row[0]): row[1] for row in rows}
+
+
 @pytest.mark.parametrize(("reach", "walk_max"), [(0, 0), (1, 0), (2, 1000), (2_000, 20_000)])
 async def test_phrases_match_adjacent_words_on_both_databases(
     databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch, reach: int, walk_max: int
@@ -334,6 +346,7 @@ async def test_migration_0005_pairs_existing_documents_both_ways(
             async with database.read() as conn:
                 left = await conn.execute(text("SELECT to_regclass('search_pairs') IS NULL"))
                 assert left.scalar_one() is True
+            assert await _pending_list_limits(database) == {"ix_search_documents_body": None}
         await database.dispose()
         await migrate.upgrade_async(url)
         database = Database(url)
@@ -341,6 +354,10 @@ async def test_migration_0005_pairs_existing_documents_both_ways(
             # Pairs made from the stored positions are the pairs the index writes.
             assert len(written) == 8
             assert await _pairs_of(database) == written
+            assert await _pending_list_limits(database) == {
+                "ix_search_documents_body": ["gin_pending_list_limit=256"],
+                "ix_search_pairs_pairs": ["gin_pending_list_limit=256"],
+            }
         m = await _message_ids(database, ids["ops"])
         assert await _find(database, '"review pull request"', user) == [m[5]]
         assert await _find(database, '"deja vu 12"', user) == [m[10]]

@@ -12,6 +12,10 @@ by every word search) as small as it was. Existing documents get their pairs fro
 positions already in their ``tsvector`` (the terms the tokeniser wrote), in batches of
 message ids; the GIN index is built once at the end. SQLite is unchanged: FTS5 matches
 phrases from its own position lists.
+
+Both search GIN indexes keep a pending list of at most 256 kB (PostgreSQL's default is
+4 MB): every search scans the whole pending list, and at 4 MB that cost a word search
+13-25 ms more at 40,000 documents, while writing with 256 kB cost about the same.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ branch_labels = None
 depends_on = None
 
 BATCH = 20_000
+# kB of not yet merged GIN entries that every search reads through (see the docstring).
+PENDING_LIST_KB = 256
 log = logging.getLogger("alembic.runtime.migration")
 
 # Pairs of adjacent ASCII terms (letters and digits, as the tokeniser folds them); chr(182)
@@ -54,6 +60,9 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
+    op.execute(
+        f"ALTER INDEX ix_search_documents_body SET (gin_pending_list_limit = {PENDING_LIST_KB})"
+    )
     op.create_table(
         "search_pairs",
         sa.Column("message_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -78,7 +87,10 @@ def upgrade() -> None:
             last,
             time.monotonic() - started,
         )
-    op.execute("CREATE INDEX ix_search_pairs_pairs ON search_pairs USING gin (pairs)")
+    op.execute(
+        "CREATE INDEX ix_search_pairs_pairs ON search_pairs USING gin (pairs)"
+        f" WITH (gin_pending_list_limit = {PENDING_LIST_KB})"
+    )
     # Statistics now rather than at autovacuum's next visit (searches do not rely on them).
     op.execute("ANALYZE search_pairs")
     log.info("search pairs: index built (%.0f s)", time.monotonic() - started)
@@ -87,3 +99,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_table("search_pairs")
+        op.execute("ALTER INDEX ix_search_documents_body RESET (gin_pending_list_limit)")
