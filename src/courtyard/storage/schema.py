@@ -391,8 +391,9 @@ login_attempts = Table(
     Column("locked_until", BigInteger, nullable=True),
 )
 
-# Objects only one database has, created by migration 0002 and invisible to SQLAlchemy's
-# metadata: SQLite's FTS5 table (with its shadow tables) and PostgreSQL's GIN index.
+# Objects only one database has, created by migrations 0002 and 0005 and invisible to
+# SQLAlchemy's metadata: SQLite's FTS5 table (with its shadow tables), PostgreSQL's GIN index
+# and its table of adjacent word pairs (``search_pairs``, see repositories.search).
 SQLITE_ONLY_TABLES = frozenset(
     {
         "search_fts",
@@ -402,6 +403,7 @@ SQLITE_ONLY_TABLES = frozenset(
         "search_fts_config",
     }
 )
+POSTGRESQL_ONLY_TABLES = frozenset({"search_pairs"})
 POSTGRESQL_ONLY_INDEXES = frozenset({"ix_search_documents_body"})
 
 
@@ -409,6 +411,6 @@ def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
     """Alembic filter: leave the dialect-specific search objects above out of comparisons."""
-    if type_ == "table" and name in SQLITE_ONLY_TABLES:
+    if type_ == "table" and name in SQLITE_ONLY_TABLES | POSTGRESQL_ONLY_TABLES:
         return False
     return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)

@@ -3,9 +3,11 @@
 Terms come from ``courtyard.domain.search_text``; the databases only match whole terms, so
 both find the same messages. SQLite: FTS5 over space-separated terms (``search_fts``, an
 external-content table over ``search_documents`` kept in step by triggers). PostgreSQL: a
-``tsvector`` written term by term with positions, under a GIN index. Phrases, prefixes and
-exclusions are rendered into each database's query syntax from parsed terms, which contain
-only letters and digits, so user input never reaches either syntax directly.
+``tsvector`` written term by term with positions, under a GIN index, and beside it
+``search_pairs``: each document's adjacent ASCII word pairs, under a GIN index of their own, so
+a phrase is found by its pairs. Phrases, prefixes and exclusions are rendered into each
+database's query syntax from parsed terms, which contain only letters and digits, so user
+input never reaches either syntax directly.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -44,16 +47,26 @@ from courtyard.storage.schema import channels, files, memberships, messages, sea
 from courtyard.storage.timestamps import to_micros
 
 _fts = table("search_fts", column("rowid", Integer))
+# PostgreSQL only (migration 0005): one row per document that has at least one pair term.
+_pairs = table("search_pairs", column("message_id", BigInteger), column("pairs", TSVECTOR))
 
 # How many of the newest message ids PostgreSQL walks before it asks the index (see
 # ``SearchRepository._postgres_newest``).
 _WALK_REACH = 20_000
 _WALK_PER_RESULT = 100
 _WALK_MAX = 100_000
+# The same for queries with pair terms, whose index finds candidates cheaply.
+_PAIRED_WALK_REACH = 2_000
+_PAIRED_WALK_PER_RESULT = 4
+_PAIRED_WALK_MAX = 20_000
+# Pair candidates read per wanted result (twice), plus this; then four times as many.
+_PAIRED_CHUNK_EXTRA = 50
 
 # Marks a document's channel term. Terms are letters and digits only, so no word or query
 # can produce or match it.
 SCOPE_MARK = "\u00a7"
+# Joins the two terms of a pair term (``pull¶request``); terms never contain it.
+PAIR_MARK = "\u00b6"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +119,43 @@ def _tsquery_phrase(phrase: Phrase) -> str:
     if phrase.prefix:
         parts[-1] += ":*"
     return "(" + " <-> ".join(parts) + ")"
+
+
+def _pairable(term: str) -> bool:
+    # Terms are letters and digits; the ASCII ones are English (stemmed) and de-accented
+    # Latin words and numbers, whose common words make phrases of two common words. Paired
+    # scripts (CJK) are indexed as character pairs already; pairs of those would add about
+    # two terms per character for queries that are selective without them.
+    return term.isascii()
+
+
+def pair_term(first: str, second: str) -> str:
+    """The pair term of two adjacent ASCII terms (PostgreSQL's ``search_pairs``)."""
+    return f"{first}{PAIR_MARK}{second}"
+
+
+def pair_terms(terms: Sequence[str]) -> list[str]:
+    """Distinct pair terms of the adjacent ASCII terms, in first-seen order."""
+    return list(
+        dict.fromkeys(pair_term(a, b) for a, b in pairwise(terms) if _pairable(a) and _pairable(b))
+    )
+
+
+def pairs_tsquery(include: Sequence[Phrase]) -> str | None:
+    """A tsquery of every pair term the included phrases need (a phrase ending in a prefix
+    needs its last pair as a prefix), or None when they need none.
+
+    A document matching the phrases holds all of these pairs, so requiring them never
+    changes the results; it lets the GIN index of pairs find the few documents that hold
+    the words next to each other instead of every document that holds them all."""
+    needed: dict[str, None] = {}
+    for phrase in include:
+        last = len(phrase.terms) - 2
+        for i, (a, b) in enumerate(pairwise(phrase.terms)):
+            if _pairable(a) and _pairable(b):
+                prefix = ":*" if phrase.prefix and i == last else ""
+                needed[f"'{pair_term(a, b)}'{prefix}"] = None
+    return " & ".join(needed) or None
 
 
 def scope_term(channel_id: int) -> str:
@@ -225,6 +275,22 @@ class SearchRepository(Repository):
             ),
             rows,
         )
+        if not self._sqlite:
+            await self._index_pairs(documents)
+
+    async def _index_pairs(self, documents: Sequence[SearchDocument]) -> None:
+        """PostgreSQL: the pair terms of the documents just written (``search_pairs``); a
+        document with no two adjacent ASCII terms gets no row."""
+        paired = [(d.message_id, pair_terms(d.terms)) for d in documents]
+        rows = [{"m": m, "p": " ".join(f"'{t}'" for t in terms)} for m, terms in paired if terms]
+        if not rows:
+            return
+        # Only for documents that were written (like the documents, whose insert selects
+        # the message); the foreign key then cascades every later removal to the pairs.
+        source = select(
+            search_documents.c.message_id, cast(bindparam("p", type_=Text), TSVECTOR)
+        ).where(search_documents.c.message_id == bindparam("m"))
+        await self.conn.execute(_pairs.insert().from_select(["message_id", "pairs"], source), rows)
 
     async def replace(self, document: SearchDocument) -> None:
         """Re-index an edited message."""
@@ -302,14 +368,34 @@ class SearchRepository(Repository):
         if spec.sender_ids == [] or spec.channel_ids == []:
             return []
         if not self._sqlite:
-            # asyncpg prepares statements; after five runs PostgreSQL may switch to a generic
-            # plan that cannot see how selective this tsquery is (measured: 3 ms -> 85 ms).
-            await self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+            visible, newest = await self._postgres_prelude(spec)
+            if not spec.include:
+                return await self._filtered(spec)
+            return await self._postgres_search(spec, visible, newest)
         if not spec.include:
             return await self._filtered(spec)
-        if self._sqlite:
-            return await self._sqlite_search(spec)
-        return await self._postgres_search(spec)
+        return await self._sqlite_search(spec)
+
+    async def _postgres_prelude(self, spec: SearchSpec) -> tuple[list[int], int | None]:
+        """PostgreSQL: this transaction's planner settings, the ids of the channels the
+        searcher may read and the newest document id, in one round trip (each one costs
+        1-3 ms on a loaded machine; a word search makes about ten).
+
+        asyncpg prepares statements; after five runs PostgreSQL may switch to a generic plan
+        that cannot see how selective a tsquery is (measured: 3 ms -> 85 ms). No parallel
+        workers: every step of a search is bounded, and starting workers cost more than it
+        saved (a 758-row fetch of pairs: 8-15 ms with two workers, 3 without). The channels
+        are passed on as ids, not a subquery: PostgreSQL estimated the subquery at a tenth
+        of the channels, thought every word rare, and fetched all its matches (a bitmap scan
+        of 13,334 rows for "发" where walking newest first reads 1,800)."""
+        prelude = select(
+            func.set_config("plan_cache_mode", "force_custom_plan", True),
+            func.set_config("max_parallel_workers_per_gather", "0", True),
+            func.array(self._visible_channels(spec).scalar_subquery(), type_=ARRAY(BigInteger)),
+            select(func.max(search_documents.c.message_id)).scalar_subquery(),
+        )
+        row = (await self.conn.execute(prelude)).one()
+        return [int(c) for c in row[2]], None if row[3] is None else int(row[3])
 
     async def _filtered(self, spec: SearchSpec) -> list[SearchHit]:
         """Operators (and exclusions) without words: newest first, driven by the most
@@ -350,17 +436,16 @@ class SearchRepository(Repository):
             return member_of
         return union(member_of, select(channels.c.id).where(channels.c.kind == "public"))
 
-    async def _document_filters(self, spec: SearchSpec) -> list[ColumnElement[bool]]:
+    def _document_filters(
+        self, spec: SearchSpec, visible_ids: list[int] | None = None
+    ) -> list[ColumnElement[bool]]:
         visible: ColumnElement[bool]
-        if self._sqlite:
+        if visible_ids is None:
             visible = search_documents.c.channel_id.in_(self._visible_channels(spec))
         else:
-            # The ids themselves, not a subquery: PostgreSQL estimated the subquery at a tenth
-            # of the channels, thought every word rare, and fetched all its matches (a bitmap
-            # scan of 13,334 rows for "发" where walking newest first reads 1,800).
-            ids = [int(row[0]) for row in await self.conn.execute(self._visible_channels(spec))]
+            # The ids themselves, not a subquery (see ``_postgres_prelude``).
             visible = search_documents.c.channel_id == any_(
-                bindparam("visible", ids, type_=ARRAY(BigInteger))
+                bindparam("visible", visible_ids, type_=ARRAY(BigInteger))
             )
         conditions: list[ColumnElement[bool]] = [visible]
         if spec.channel_ids is not None:
@@ -399,7 +484,7 @@ class SearchRepository(Repository):
         )
         conditions: list[ColumnElement[bool]] = [
             text("search_fts MATCH :match").bindparams(match=match),  # type: ignore[list-item]
-            *await self._document_filters(spec),
+            *self._document_filters(spec),
         ]
         if self._needs_message(spec):
             conditions += self._message_filters(spec)
@@ -431,7 +516,9 @@ class SearchRepository(Repository):
             spec.offset : spec.offset + spec.limit
         ]
 
-    async def _postgres_search(self, spec: SearchSpec) -> list[SearchHit]:
+    async def _postgres_search(
+        self, spec: SearchSpec, visible_ids: list[int], newest: int | None
+    ) -> list[SearchHit]:
         query = cast(
             bindparam(
                 "query",
@@ -442,17 +529,24 @@ class SearchRepository(Repository):
         )
         key = search_documents.c.message_id
         source = self._word_source(spec, key, search_documents)
-        conditions = [search_documents.c.body.op("@@")(query), *await self._document_filters(spec)]
+        pairs = pairs_tsquery(spec.include)
+        body = search_documents.c.body
+        # With pairs, documents are tested with the function behind ``@@``, which the index
+        # of terms cannot serve (see ``_postgres_newest``).
+        matches = body.op("@@")(query) if pairs is None else func.ts_match_vq(body, query)
+        conditions = [matches, *self._document_filters(spec, visible_ids)]
         if self._needs_message(spec):
             conditions += self._message_filters(spec)
-        if spec.order == "date":
-            ids = await self._postgres_newest(
-                conditions, source, spec.limit, spec.before_id, scoped=bool(spec.channel_ids)
-            )
-            return [SearchHit(message_id) for message_id in ids]
+        count = spec.limit if spec.order == "date" else spec.relevance_window
+        before = spec.before_id if spec.order == "date" else None
+        if newest is None:
+            return []
+        top = before if before is not None else newest + 1
         ids = await self._postgres_newest(
-            conditions, source, spec.relevance_window, None, scoped=bool(spec.channel_ids)
+            conditions, source, count, top, scoped=bool(spec.channel_ids), pairs=pairs
         )
+        if spec.order == "date":
+            return [SearchHit(message_id) for message_id in ids]
         if not ids:
             return []
         # Ranked apart from the window: in the window's select list PostgreSQL computed the
@@ -474,30 +568,39 @@ class SearchRepository(Repository):
         conditions: list[ColumnElement[bool]],
         source: Any,
         count: int,
-        before: int | None,
+        top: int,
         *,
         scoped: bool = False,
+        pairs: str | None = None,
     ) -> list[int]:
-        """Ids of the ``count`` newest matches (below ``before``), in bounded steps.
+        """Ids of the ``count`` newest matches below ``top``, in bounded steps.
 
-        PostgreSQL either walks the documents newest first, testing each (about 1 µs a
-        document; cost: count ÷ the share that matches), or fetches every candidate from the
-        GIN index and sorts (one random page each, 5-10× dearer; for a phrase the candidates
-        are every document with all its words). Its estimates for prefixes and phrases were
-        off by 10-20× both ways at 1M (a 600 ms walk for ``"pull request"``, a 13,334-row
-        fetch for ``发``), so the plan is not left to them: walk the newest ids; if that found
-        some but not enough, walk on as far as the share found predicts (up to
-        ``_WALK_MAX`` ids); then fetch what is still missing from the index (ordering by
-        ``+ 0`` hides the key's order, so no walk is possible there). A channel scope makes
-        the index's candidates few, so scoped searches walk less."""
+        PostgreSQL either walks the documents newest first, testing each (about 0.4 µs a
+        document; cost: count ÷ the share that matches), or fetches every candidate from a
+        GIN index and sorts (one random page each, about 3.5 µs; for a phrase without pairs
+        the candidates are every document with all its words). Its estimates for prefixes
+        and phrases were off by 10-20× both ways at 1M (a 600 ms walk for ``"pull request"``,
+        a 13,334-row fetch for ``发``), so the plan is not left to them: walk the newest ids;
+        if that found some but not enough, walk on as far as the share found predicts (up
+        to a bound); then fetch what is still missing from the index (ordering by ``+ 0``
+        hides the key's order, so no walk is possible there). A channel scope makes the
+        index's candidates few, so scoped searches walk less.
+
+        With ``pairs`` (a query whose phrases need pair terms), the candidates of that last
+        fetch are the documents holding every pair, from ``search_pairs`` (``"pull request"``
+        at 1M: 758, where 13,187 documents hold both words), and the walks are short, since
+        a phrase is rarely common. ``conditions`` then test the query with the function
+        behind ``@@``, which no index serves: with the operator, PostgreSQL also scanned the
+        index of terms for the phrase's words (7-16 ms) to intersect them with the pairs,
+        and, without statistics for the new table yet, walked all of ``search_pairs``
+        (400 ms) instead of asking its index."""
         key = search_documents.c.message_id
-        top = before
-        if top is None:
-            newest = (await self.conn.execute(select(func.max(key)))).scalar()
-            if newest is None:
-                return []
-            top = int(newest) + 1
-        reach = max(_WALK_REACH, count * _WALK_PER_RESULT)
+        if pairs is None:
+            reach = max(_WALK_REACH, count * _WALK_PER_RESULT)
+            walk_max = _WALK_MAX
+        else:
+            reach = max(_PAIRED_WALK_REACH, count * _PAIRED_WALK_PER_RESULT)
+            walk_max = _PAIRED_WALK_MAX
         if scoped:
             reach //= 10
 
@@ -517,11 +620,15 @@ class SearchRepository(Repository):
             return ids
         if ids:
             further = 2 * (count - len(ids)) * reach // len(ids)
-            if further <= _WALK_MAX:
+            if further <= walk_max:
                 ids += await walk(floor, floor - further, count - len(ids))
                 floor -= further
                 if len(ids) >= count or floor <= 0:
                     return ids
+        if pairs is not None:
+            return ids + await self._postgres_paired(
+                pairs, conditions, source, count - len(ids), floor
+            )
         older = (
             select(key.label("id"))
             .select_from(source)
@@ -530,6 +637,57 @@ class SearchRepository(Repository):
             .limit(count - len(ids))
         )
         return ids + [int(row.id) for row in await self.conn.execute(older)]
+
+    async def _postgres_paired(
+        self,
+        pairs: str,
+        conditions: list[ColumnElement[bool]],
+        source: Any,
+        count: int,
+        below: int,
+    ) -> list[int]:
+        """Ids of the ``count`` newest matches below ``below``, from the documents holding
+        every pair: the newest candidates from the index of pairs, a chunk at a time, then
+        the documents among them that match, by primary key.
+
+        Two statements, not a join: with a join, PostgreSQL's estimate for the pairs (17,018
+        where 758 held them, before the new table had statistics) made it scan every
+        document (226 ms) rather than look up the candidates. A single table's GIN index,
+        and a list of ids, leave it nothing to misjudge."""
+        key = search_documents.c.message_id
+        paired = _pairs.c.pairs.op("@@")(cast(bindparam("pairs", pairs, type_=Text), TSQUERY))
+        ids: list[int] = []
+        chunk = 2 * count + _PAIRED_CHUNK_EXTRA
+        while len(ids) < count:
+            candidates = [
+                int(row.id)
+                for row in await self.conn.execute(
+                    select(_pairs.c.message_id.label("id"))
+                    # "+ 0" here too: without statistics PostgreSQL intersected the pairs
+                    # with a bitmap of every id below the bound (749k rows, 15 ms).
+                    .where(paired, _pairs.c.message_id + 0 < below)
+                    .order_by((_pairs.c.message_id + 0).desc())
+                    .limit(chunk)
+                )
+            ]
+            if not candidates:
+                break
+            matching = (
+                select(key.label("id"))
+                .select_from(source)
+                .where(
+                    *conditions,
+                    key == any_(bindparam("candidates", candidates, type_=ARRAY(BigInteger))),
+                )
+                .order_by(key.desc())
+                .limit(count - len(ids))
+            )
+            ids += [int(row.id) for row in await self.conn.execute(matching)]
+            if len(candidates) < chunk:
+                break
+            below = candidates[-1]
+            chunk *= 4
+        return ids
 
     # --- context for queries and results --------------------------------------------------
     async def channels_named(self, names: Sequence[str], spec: SearchSpec) -> list[int]:
