@@ -17,13 +17,8 @@ from courtyard.services.search import search_document
 from courtyard.storage import migrate
 from courtyard.storage.engine import Database
 from courtyard.storage.repositories import search as search_repository
-from courtyard.storage.repositories.search import (
-    SearchRepository,
-    SearchSpec,
-    pair_terms,
-    pairs_tsquery,
-    rank_documents,
-)
+from courtyard.storage.repositories.search import SearchRepository, SearchSpec
+from courtyard.storage.repositories.search_syntax import pair_terms, pairs_tsquery, rank_documents
 from courtyard.storage.schema import channels, messages, search_documents, users
 from tests.support import DatabaseFactory
 

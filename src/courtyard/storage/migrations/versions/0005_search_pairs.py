@@ -5,7 +5,7 @@ Revises: 0004
 Create Date: 2026-11-28 08:30:00
 
 PostgreSQL gets ``search_pairs``: for every search document with two adjacent ASCII terms,
-its *pair terms* (``pull¶request``, see ``repositories.search.pair_terms``) in a ``tsvector``
+its *pair terms* (``pull¶request``, see ``repositories.search_syntax.pair_terms``) in a ``tsvector``
 under a GIN index, so a phrase is looked up by its pairs instead of fetching every document
 that holds all its words. A table of its own keeps ``search_documents`` (walked newest first
 by every word search) as small as it was. Existing documents get their pairs from the
