@@ -62,6 +62,9 @@ ID_ROUTES = [
     Route("unarchive", "POST", CHANNEL + "/unarchive"),
     Route("history", "GET", CHANNEL + "/messages"),
     Route("history around", "GET", CHANNEL + "/messages?around=1&limit=5"),
+    # A page other than ``around`` carries its own access facts (docs/adr/0015): each form.
+    Route("history before", "GET", CHANNEL + "/messages?before=5&limit=5"),
+    Route("history after", "GET", CHANNEL + "/messages?after=0&limit=5"),
     Route("post message", "POST", CHANNEL + "/messages", {"text": "intruder"}),
     Route(
         "post with client id",

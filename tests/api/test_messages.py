@@ -223,5 +223,5 @@ async def test_history_page_costs_constant_queries(
     with queries.counting() as large:
         await bob.get(path, params={"limit": 30})
     assert small.count == large.count, large.statements
-    # The access check and one statement for the rows, the far-side flag and the extras.
-    assert large.count == 2, large.statements
+    # One statement: the rows, the far-side flag, the extras and the access facts.
+    assert large.count == 1, large.statements

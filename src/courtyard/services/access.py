@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from courtyard.domain.channels import Channel, ChannelKind, Membership
 from courtyard.domain.errors import NotFound, PermissionDenied
 from courtyard.domain.users import Actor
-from courtyard.storage.repositories.messages import MessageRecord
+from courtyard.storage.repositories.messages import ChannelGate, MessageRecord
 from courtyard.storage.unit_of_work import UnitOfWork
 
 CHANNEL_NOT_FOUND = "channel not found"
@@ -42,11 +42,23 @@ async def access_channel(uow: UnitOfWork, actor: Actor, channel_id: int) -> Chan
     if found is None:
         raise NotFound(CHANNEL_NOT_FOUND)
     channel, membership = found
-    if membership is not None:
-        return ChannelAccess(channel, membership)
-    if channel.kind is ChannelKind.PUBLIC and not actor.is_guest:
-        return ChannelAccess(channel, None)
-    raise NotFound(CHANNEL_NOT_FOUND)
+    if not readable(actor, channel.kind, is_member=membership is not None):
+        raise NotFound(CHANNEL_NOT_FOUND)
+    return ChannelAccess(channel, membership)
+
+
+def readable(actor: Actor, kind: ChannelKind, *, is_member: bool) -> bool:
+    """The reading rule: members read their channels; non-guests also read public ones."""
+    if is_member:
+        return True
+    return kind is ChannelKind.PUBLIC and not actor.is_guest
+
+
+def require_readable(actor: Actor, gate: ChannelGate | None) -> None:
+    """:func:`access_channel`'s rule on the facts a channel page read with it (``None``: no
+    such channel); NotFound (channel) for anything the actor may not read."""
+    if gate is None or not readable(actor, gate.kind, is_member=gate.is_member):
+        raise NotFound(CHANNEL_NOT_FOUND)
 
 
 async def access_channel_for_admin(uow: UnitOfWork, actor: Actor, channel_id: int) -> ChannelAccess:

@@ -22,6 +22,7 @@ from courtyard.services.access import (
     access_channel,
     access_message,
     access_message_for_writing,
+    require_readable,
 )
 from courtyard.services.audit import note
 from courtyard.services.context import ServiceContext
@@ -221,10 +222,16 @@ class Messages:
     async def history(self, actor: Actor, channel_id: int, page: PageRequest) -> HistoryPage:
         """A window of a channel's top-level messages."""
         request = self._bounded(page)
-        # The page is one statement (one snapshot) after the access check.
-        async with self._ctx.storage.snapshot(consistent=request.around is not None) as uow:
-            await access_channel(uow, actor, channel_id)
-            return await uow.messages.page(channel_id, request)
+        if request.around is not None:
+            async with self._ctx.storage.snapshot() as uow:
+                await access_channel(uow, actor, channel_id)
+                return await uow.messages.page(channel_id, request)
+        # One statement reads the page and the facts the access rule needs (docs/adr/0015);
+        # the rule is applied here before anything is returned.
+        async with self._ctx.storage.snapshot(consistent=False) as uow:
+            gate, window = await uow.messages.channel_page(channel_id, actor.user_id, request)
+        require_readable(actor, gate)
+        return window
 
     async def thread(
         self, actor: Actor, root_id: int, page: PageRequest

@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from courtyard.domain.channels import ChannelKind
 from courtyard.domain.files import Attachment
 from courtyard.domain.messages import (
     HistoryPage,
@@ -43,7 +44,15 @@ from courtyard.storage.repositories._base import (
     translating_unique,
 )
 from courtyard.storage.repositories.bulk import insert_returning_ids
-from courtyard.storage.schema import files, mentions, message_versions, messages, reactions
+from courtyard.storage.schema import (
+    channels,
+    files,
+    memberships,
+    mentions,
+    message_versions,
+    messages,
+    reactions,
+)
 from courtyard.storage.timestamps import EPOCH as _EPOCH
 from courtyard.storage.timestamps import from_micros, to_micros
 
@@ -106,6 +115,15 @@ _NEW_MESSAGE_PG_TYPES = (
     "boolean",
     "varchar",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelGate:
+    """What the reading rule needs of a channel, read with a page: its kind and whether the
+    viewer is a member (services/access.py: ``require_readable``)."""
+
+    kind: ChannelKind
+    is_member: bool
 
 
 def _record(row: Row[Any]) -> MessageRecord:
@@ -286,9 +304,25 @@ class MessageRepository(Repository):
         """
         statements = _THREAD_PAGE if thread_root_id is not None else _CHANNEL_PAGE
         scope_id = thread_root_id if thread_root_id is not None else channel_id
-        limit = request.limit
         if request.around is not None:
-            return await self._around(statements, scope_id, request.around, limit)
+            return await self._around(statements, scope_id, request.around, request.limit)
+        _, window = await self._window(statements, scope_id, request, viewer_id=0)
+        return window
+
+    async def channel_page(
+        self, channel_id: int, viewer_id: int, request: PageRequest
+    ) -> tuple[ChannelGate | None, HistoryPage]:
+        """A channel page (not ``around``) and, in the same statement, what the access rule
+        needs: the channel's kind and whether ``viewer_id`` is a member (None: no such
+        channel). The caller applies the rule before anything leaves the service."""
+        if request.around is not None:
+            raise ValueError("around pages take two windows: use page()")
+        return await self._window(_CHANNEL_PAGE, channel_id, request, viewer_id=viewer_id)
+
+    async def _window(
+        self, statements: _PageStatements, scope_id: int, request: PageRequest, *, viewer_id: int
+    ) -> tuple[ChannelGate | None, HistoryPage]:
+        limit = request.limit
         if request.after is not None:
             statement, probe, seq = statements.after_page, statements.at_or_before, request.after
         elif request.before is not None:
@@ -296,17 +330,21 @@ class MessageRepository(Repository):
         else:
             statement, probe, seq = statements.latest_page, None, 0
         result = await self.conn.execute(
-            statement, {"scope_id": scope_id, "seq": seq, "n": limit + 1}
+            statement, {"scope_id": scope_id, "seq": seq, "n": limit + 1, "viewer_id": viewer_id}
         )
         rows: list[Any] = []
         extras: list[Any] = []
         far_side = False
+        gate = None
         for row in result:
-            if row[0] == _MESSAGE_PART:
+            part = row[0]
+            if part == _MESSAGE_PART:
                 rows.append(row[1:_FAR_SIDE])
                 far_side = row[_FAR_SIDE]
+            elif part == _GATE_PART:
+                gate = ChannelGate(ChannelKind(row[_EXTRAS_END]), bool(row[_EXTRAS_END + 1]))
             else:
-                extras.append((row[0] - 1, row[1], *row[_FAR_SIDE + 1 :]))
+                extras.append((part - 1, row[1], *row[_FAR_SIDE + 1 : _EXTRAS_END]))
         # Rows come oldest first; the one read beyond ``limit`` is the far end of the window.
         more = len(rows) > limit
         if request.after is not None:
@@ -319,7 +357,7 @@ class MessageRepository(Repository):
             more_before, more_after = bool(far_side) and seq > 0, more
         else:
             more_before, more_after = more, bool(far_side)
-        return HistoryPage(
+        return gate, HistoryPage(
             messages=_assemble(rows, extras),
             has_more_before=more_before,
             has_more_after=more_after,
@@ -738,6 +776,10 @@ _MESSAGE_PART = 0
 _ROW_COUNT: Any = bindparam("n", type_=Integer, literal_execute=True)
 _FAR_SIDE = 1 + len(messages.columns)
 _EXTRAS_NAMES = ("name", "number", "ordinal", "media_type", "size", "width", "height", "thumb")
+_EXTRAS_END = _FAR_SIDE + 1 + len(_EXTRAS_NAMES)
+# A channel page also carries one gate row (part 4): the channel's kind and whether the viewer
+# is a member, in the two columns after the extras (NULL in every other row).
+_GATE_PART = _FILE + 2
 
 
 def _page_statement(
@@ -745,6 +787,7 @@ def _page_statement(
     window: ColumnElement[bool] | None,
     newest_first: bool,
     far_side: ColumnElement[bool] | None,
+    gate: bool,
 ) -> Any:
     """One statement for a whole history page (see :meth:`MessageRepository.page`).
 
@@ -752,7 +795,8 @@ def _page_statement(
     ``:n`` rows are taken from, and ``far_side`` is the probe for messages beyond the cursor
     (uncorrelated, so both databases evaluate it once). The window is a materialised CTE that
     the extras join by message id, so the rows and their reactions, mentions and files are one
-    round trip and one snapshot.
+    round trip and one snapshot. With ``gate`` (channel pages), one more row tells the
+    channel's kind and whether ``:viewer_id`` is a member, so the access check rides along.
     """
     chosen = select(messages).where(scope if window is None else scope & window)
     chosen = chosen.order_by(messages.c.seq.desc() if newest_first else messages.c.seq)
@@ -769,18 +813,29 @@ def _page_statement(
     )
     no_extras = [cast(null(), kind) for kind in extras_types]
     probe = exists().where(far_side) if far_side is not None else literal_column("0", Integer) == 1
+    no_gate = (
+        [cast(null(), channels.c.kind.type).label("gate_kind"), cast(null(), Boolean)]
+        if gate
+        else []
+    )
     message_part = select(
         literal_column(str(_MESSAGE_PART), Integer).label("part"),
         *page.c,
         probe.label("far_side"),
         *(value.label(name) for value, name in zip(no_extras, _EXTRAS_NAMES, strict=True)),
+        *no_gate,
     )
 
     def extras_part(part: int, message_id: Any, values: list[Any]) -> Any:
         nothing = [cast(null(), column.type) for column in messages.columns if column.name != "id"]
         # The message id goes in the id column; everything else of the message is NULL.
         return select(
-            literal_column(str(part), Integer), message_id, *nothing, cast(null(), Boolean), *values
+            literal_column(str(part), Integer),
+            message_id,
+            *nothing,
+            cast(null(), Boolean),
+            *values,
+            *no_gate,
         ).join_from(page, message_id.table, page.c.id == message_id)
 
     reaction_part = extras_part(
@@ -798,7 +853,23 @@ def _page_statement(
         files.c.message_id,
         list(_FILE_COLUMNS),
     )
-    combined = union_all(message_part, reaction_part, mention_part, file_part).subquery()
+    parts = [message_part, reaction_part, mention_part, file_part]
+    if gate:
+        member = exists().where(
+            (memberships.c.channel_id == channels.c.id)
+            & (memberships.c.user_id == bindparam("viewer_id"))
+        )
+        parts.append(
+            select(
+                literal_column(str(_GATE_PART), Integer),
+                *(cast(null(), column.type) for column in messages.columns),
+                cast(null(), Boolean),
+                *no_extras,
+                channels.c.kind,
+                member,
+            ).where(channels.c.id == bindparam("scope_id"))
+        )
+    combined = union_all(*parts).subquery()
     return select(combined).order_by(
         combined.c.part, combined.c.seq, combined.c.ordinal, combined.c.number
     )
@@ -834,13 +905,14 @@ class _PageStatements:
         base = select(messages).where(scope)
         probe = select(messages.c.id).where(scope)
         window = scope & messages.c.seq.between(bindparam("low"), bindparam("high"))
+        gate = not thread
         return cls(
-            latest_page=_page_statement(scope, None, True, None),
+            latest_page=_page_statement(scope, None, True, None, gate),
             before_page=_page_statement(
-                scope, messages.c.seq < seq, True, scope & (messages.c.seq >= seq)
+                scope, messages.c.seq < seq, True, scope & (messages.c.seq >= seq), gate
             ),
             after_page=_page_statement(
-                scope, messages.c.seq > seq, False, scope & (messages.c.seq <= seq)
+                scope, messages.c.seq > seq, False, scope & (messages.c.seq <= seq), gate
             ),
             before=base.where(messages.c.seq < seq).order_by(messages.c.seq.desc()).limit(rows),
             from_=base.where(messages.c.seq >= seq).order_by(messages.c.seq).limit(rows),
