@@ -409,19 +409,21 @@ _CHANNELS_OF = (
 )
 
 
+# A member's messages after their read marker (unread counts, @channel/@here mentions).
+_AFTER_READ_MARKER = memberships.join(
+    messages,
+    and_(
+        messages.c.channel_id == memberships.c.channel_id,
+        messages.c.seq > memberships.c.last_read_seq,
+    ),
+)
+
+
 def _unread_statement(one_channel: bool) -> Any:
     user_id: Any = bindparam("user_id")
     stmt = (
         select(messages.c.channel_id, func.count())
-        .select_from(
-            memberships.join(
-                messages,
-                and_(
-                    messages.c.channel_id == memberships.c.channel_id,
-                    messages.c.seq > memberships.c.last_read_seq,
-                ),
-            )
-        )
+        .select_from(_AFTER_READ_MARKER)
         .where(
             memberships.c.user_id == user_id,
             messages.c.thread_root_id.is_(None),
@@ -457,15 +459,7 @@ def _mentions_statement(one_channel: bool) -> Any:
     )
     wide = (
         select(messages.c.channel_id.label("channel_id"), messages.c.id.label("mid"))
-        .select_from(
-            memberships.join(
-                messages,
-                and_(
-                    messages.c.channel_id == memberships.c.channel_id,
-                    messages.c.seq > memberships.c.last_read_seq,
-                ),
-            )
-        )
+        .select_from(_AFTER_READ_MARKER)
         .where(
             memberships.c.user_id == user_id,
             or_(messages.c.mentions_channel.is_(True), messages.c.mentions_here.is_(True)),
