@@ -24,6 +24,7 @@ from sqlalchemy import event
 from courtyard.app import Application, build_application, build_services
 from courtyard.services.registry import Services
 from courtyard.settings import Settings, load_settings
+from courtyard.storage import driver
 from courtyard.storage.engine import background_work
 from courtyard.storage.migrate import upgrade_async
 
@@ -351,12 +352,18 @@ class QueryCounter:
         self.statements.clear()
         self._include_auth = include_auth
         event.listen(self._engine, "before_cursor_execute", self._listener)
+        # Statements sent straight to the driver (storage/driver.py) bypass SQLAlchemy's events.
+        driver.observers.append(self._observe_driver)
         self._active = True
         try:
             yield self
         finally:
             self._active = False
             event.remove(self._engine, "before_cursor_execute", self._listener)
+            driver.observers.remove(self._observe_driver)
+
+    def _observe_driver(self, statement: str) -> None:
+        self._listener(None, None, statement)
 
     @property
     def count(self) -> int:

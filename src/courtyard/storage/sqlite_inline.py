@@ -101,6 +101,12 @@ class InlineConnection:
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._conn.cursor())
 
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for statements sent without SQLAlchemy
+        (``courtyard.storage.driver``)."""
+        return self._conn
+
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
         return await self.cursor().execute(sql, parameters)
 

@@ -5,7 +5,7 @@ Python (``construct_params``, the insertmanyvalues batching): 5-12 % of the serv
 message in S6. These statements are plain column lists of already-converted values, so the
 SQL is written once per shape and the rows go to the driver as they are: on PostgreSQL one
 array per column through ``unnest`` (one prepared statement for any batch size), on SQLite
-one ``VALUES`` list per batch size.
+one ``VALUES`` list per batch size; straight to the driver (``storage/driver.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import itertools
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from courtyard.storage.driver import fetch
 
 #: SQLite allows 32,766 variables per statement; rows per statement stay well below.
 _SQLITE_ROWS = 500
@@ -34,15 +36,13 @@ async def insert_returning_ids(
     ids: list[int] = []
     if conn.dialect.name == "postgresql":
         sql = _postgresql_sql(table, columns, pg_types, returning)
-        result = await conn.exec_driver_sql(
-            sql, tuple(list(column) for column in zip(*rows, strict=True))
-        )
+        result = await fetch(conn, sql, [list(column) for column in zip(*rows, strict=True)])
         ids = [int(row[0]) for row in result]
     else:
         for start in range(0, len(rows), _SQLITE_ROWS):
             chunk = rows[start : start + _SQLITE_ROWS]
             sql = _sqlite_sql(table, columns, len(chunk), returning)
-            result = await conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
+            result = await fetch(conn, sql, tuple(itertools.chain.from_iterable(chunk)))
             ids.extend(int(row[0]) for row in result)
     if len(ids) != len(rows):
         raise RuntimeError(f"inserted {len(rows)} rows into {table} but {len(ids)} ids came back")

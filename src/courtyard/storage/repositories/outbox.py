@@ -7,6 +7,7 @@ from datetime import datetime
 import msgspec
 
 from courtyard.domain.events import Audience, Event
+from courtyard.storage.driver import fetch
 from courtyard.storage.repositories._base import Repository, dump_ids
 from courtyard.storage.repositories.bulk import insert_returning_ids
 from courtyard.storage.repositories.events import StoredEvent
@@ -69,7 +70,7 @@ class Outbox(Repository):
         if not self._pending:
             return []
         if self._dialect == "postgresql":
-            await self.conn.exec_driver_sql(_LOCK_SQL)
+            await fetch(self.conn, _LOCK_SQL)
         stamp = to_micros(now)
         pending = self._pending
         positions = await insert_returning_ids(

@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     ColumnElement,
     Integer,
     Text,
@@ -41,6 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY, TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courtyard.domain.search_query import Phrase
+from courtyard.storage.driver import execute_many, fetch
 from courtyard.storage.repositories._base import Repository
 from courtyard.storage.repositories.search_syntax import (
     SCOPE_MARK,
@@ -57,6 +57,28 @@ from courtyard.storage.timestamps import to_micros
 _fts = table("search_fts", column("rowid", Integer))
 # PostgreSQL only (migration 0005): one row per document that has at least one pair term.
 _pairs = table("search_pairs", column("message_id", BigInteger), column("pairs", TSVECTOR))
+
+# Indexing new messages (``SearchRepository.index``): the document's terms, then the scope
+# term of its message's channel; on PostgreSQL the scope lexeme has no position, so it is
+# never part of a phrase. Terms hold no quote or backslash unescaped (``tsvector_literal``).
+_SQLITE_INDEX = (
+    "INSERT INTO search_documents (message_id, channel_id, body, has_link) "  # noqa: S608
+    f"SELECT id, channel_id, ? || ' {SCOPE_MARK}' || CAST(channel_id AS TEXT), ? "
+    "FROM messages WHERE id = ?"
+)
+_PG_INDEX = (
+    "INSERT INTO search_documents (message_id, channel_id, body, has_link) "  # noqa: S608
+    f"SELECT m.id, m.channel_id, CAST(v.body || ' ''{SCOPE_MARK}' || m.channel_id::text "
+    "|| '''' AS tsvector), v.has_link "
+    "FROM unnest($1::bigint[], $2::text[], $3::boolean[]) AS v(id, body, has_link) "
+    "JOIN messages AS m ON m.id = v.id"
+)
+_PG_PAIRS = (
+    "INSERT INTO search_pairs (message_id, pairs) "
+    "SELECT d.message_id, CAST(v.pairs AS tsvector) "
+    "FROM unnest($1::bigint[], $2::text[]) AS v(id, pairs) "
+    "JOIN search_documents AS d ON d.message_id = v.id"
+)
 
 # How many of the newest message ids PostgreSQL walks before it asks the index (see
 # ``SearchRepository._postgres_newest``).
@@ -129,47 +151,40 @@ class SearchRepository(Repository):
 
         Each document also gets its message's channel: in ``channel_id`` (visibility is
         checked on the document itself, with no join) and as the scope term ``§<id>`` after
-        its words, so ``in:#channel`` is matched by the index (``scope_term``)."""
+        its words, so ``in:#channel`` is matched by the index (``scope_term``). A document
+        is written only for a message that exists (the insert selects it)."""
         if not documents:
             return
-        channel_text = cast(messages.c.channel_id, Text)
+        # SQL written once, straight to the driver: on the send path, building this with the
+        # expression language cost more than running it.
         if self._sqlite:
-            body: ColumnElement[Any] = bindparam("b", type_=Text) + " " + SCOPE_MARK + channel_text
-            rows = [{"m": d.message_id, "b": " ".join(d.terms), "l": d.has_link} for d in documents]
-        else:
-            # The scope lexeme has no position: it is never part of a phrase.
-            body = cast(
-                bindparam("b", type_=Text) + " '" + SCOPE_MARK + channel_text + "'", TSVECTOR
+            await execute_many(
+                self.conn,
+                _SQLITE_INDEX,
+                [(" ".join(d.terms), d.has_link, d.message_id) for d in documents],
             )
-            rows = [
-                {"m": d.message_id, "b": tsvector_literal(d.terms), "l": d.has_link}
-                for d in documents
-            ]
-        source = select(
-            messages.c.id, messages.c.channel_id, body, bindparam("l", type_=Boolean)
-        ).where(messages.c.id == bindparam("m"))
-        await self.conn.execute(
-            search_documents.insert().from_select(
-                ["message_id", "channel_id", "body", "has_link"], source
+            return
+        await fetch(
+            self.conn,
+            _PG_INDEX,
+            (
+                [d.message_id for d in documents],
+                [tsvector_literal(d.terms) for d in documents],
+                [d.has_link for d in documents],
             ),
-            rows,
         )
-        if not self._sqlite:
-            await self._index_pairs(documents)
+        await self._index_pairs(documents)
 
     async def _index_pairs(self, documents: Sequence[SearchDocument]) -> None:
         """PostgreSQL: the pair terms of the documents just written (``search_pairs``); a
         document with no two adjacent ASCII terms gets no row."""
         paired = [(d.message_id, pair_terms(d.terms)) for d in documents]
-        rows = [{"m": m, "p": " ".join(f"'{t}'" for t in terms)} for m, terms in paired if terms]
+        rows = [(m, " ".join(f"'{t}'" for t in terms)) for m, terms in paired if terms]
         if not rows:
             return
         # Only for documents that were written (like the documents, whose insert selects
         # the message); the foreign key then cascades every later removal to the pairs.
-        source = select(
-            search_documents.c.message_id, cast(bindparam("p", type_=Text), TSVECTOR)
-        ).where(search_documents.c.message_id == bindparam("m"))
-        await self.conn.execute(_pairs.insert().from_select(["message_id", "pairs"], source), rows)
+        await fetch(self.conn, _PG_PAIRS, ([m for m, _ in rows], [p for _, p in rows]))
 
     async def replace(self, document: SearchDocument) -> None:
         """Re-index an edited message."""

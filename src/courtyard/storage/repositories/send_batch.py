@@ -8,6 +8,7 @@ they were ~1.5 ms of a batch's ~3 ms fixed cost on SQLite, which decides how sma
 may be. Here the SQL text is made once per dialect and row count and goes to the driver with
 plain parameters: on PostgreSQL arrays (one statement for any count), on SQLite one ``?`` per
 value. The channel repository keeps the one-channel forms (``allocate_seqs``, ``next_seq``).
+The statements go straight to the driver (``storage/driver.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from courtyard.domain.channels import Channel, ChannelKind, Membership
+from courtyard.storage.driver import execute_many, fetch
 from courtyard.storage.repositories._base import Repository
 from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micros
 
@@ -112,12 +114,13 @@ class SendBatchRepository(Repository):
         """For (channel, user) pairs: the channel and that user's membership, in one query."""
         channel_ids = sorted({channel for channel, _ in pairs})
         user_ids = sorted({user for _, user in pairs})
-        rows: Any
         if self._postgresql:
-            rows = await self.conn.exec_driver_sql(_PG_POSTING, (channel_ids, user_ids))
+            rows = await fetch(self.conn, _PG_POSTING, (channel_ids, user_ids))
         else:
-            rows = await self.conn.exec_driver_sql(
-                _sqlite_posting(len(channel_ids), len(user_ids)), (*user_ids, *channel_ids)
+            rows = await fetch(
+                self.conn,
+                _sqlite_posting(len(channel_ids), len(user_ids)),
+                (*user_ids, *channel_ids),
             )
         found: dict[int, Channel] = {}
         members: dict[tuple[int, int], Membership] = {}
@@ -136,21 +139,18 @@ class SendBatchRepository(Repository):
         """
         ids = sorted(counts)
         stamp = to_micros(now)
-        result: Any
         if self._postgresql:
             if len(ids) > 1:
-                await self.conn.exec_driver_sql(_PG_LOCK, (ids,))
-            result = await self.conn.exec_driver_sql(
-                _PG_RESERVE, (ids, [counts[i] for i in ids], stamp)
-            )
+                await fetch(self.conn, _PG_LOCK, (ids,))
+            result = await fetch(self.conn, _PG_RESERVE, (ids, [counts[i] for i in ids], stamp))
         else:
             params: list[object] = []
             for channel_id in ids:
                 params += (channel_id, counts[channel_id])
             params.append(stamp)
             params += ids
-            result = await self.conn.exec_driver_sql(_sqlite_reserve(len(ids)), tuple(params))
-        lasts: dict[int, int] = {int(row[0]): int(row[1]) for row in result.all()}
+            result = await fetch(self.conn, _sqlite_reserve(len(ids)), params)
+        lasts: dict[int, int] = {int(row[0]): int(row[1]) for row in result}
         missing = set(ids) - lasts.keys()
         if missing:
             raise LookupError(f"channels {sorted(missing)} do not exist")
@@ -161,11 +161,12 @@ class SendBatchRepository(Repository):
         if not markers:
             return
         if self._postgresql:
-            await self.conn.exec_driver_sql(
+            await fetch(
+                self.conn,
                 _PG_MARKERS,
                 ([m[0] for m in markers], [m[1] for m in markers], [m[2] for m in markers]),
             )
         else:
-            await self.conn.exec_driver_sql(
-                _SQLITE_MARKERS, [(seq, channel, user) for channel, user, seq in markers]
+            await execute_many(
+                self.conn, _SQLITE_MARKERS, [(seq, channel, user) for channel, user, seq in markers]
             )

@@ -1,0 +1,98 @@
+"""Statements sent straight to the driver (storage/driver.py) belong to the unit of work's
+transaction, on both databases: they commit with it, roll back with it, see its earlier
+writes, and a unique violation is the same UniqueViolation the repositories raise."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from courtyard.storage import driver
+from courtyard.storage.engine import Database
+from courtyard.storage.errors import UniqueViolation
+from tests.support import DatabaseFactory
+
+
+def _sql(database: Database, sqlite: str, postgresql: str) -> str:
+    return sqlite if database.is_sqlite else postgresql
+
+
+async def _probe(databases: DatabaseFactory) -> Database:
+    database = Database(await databases.create())
+    async with database.write() as conn:
+        await conn.execute(text("CREATE TABLE driver_probe (n INTEGER PRIMARY KEY)"))
+    return database
+
+
+async def _count(database: Database) -> int:
+    async with database.read() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM driver_probe"))).scalar_one())
+
+
+async def test_a_first_statement_through_the_driver_rolls_back_with_the_transaction(
+    databases: DatabaseFactory,
+) -> None:
+    # On PostgreSQL SQLAlchemy sends BEGIN only with its first statement: a driver statement
+    # that came first would run (and commit) on its own if the driver did not begin.
+    database = await _probe(databases)
+    insert = _sql(
+        database,
+        "INSERT INTO driver_probe (n) VALUES (?) RETURNING n",
+        "INSERT INTO driver_probe (n) VALUES ($1) RETURNING n",
+    )
+    returned: list[tuple[int, ...]] = []
+
+    async def insert_then_fail() -> None:
+        async with database.write() as conn:
+            returned.extend(tuple(row) for row in await driver.fetch(conn, insert, (1,)))
+            raise RuntimeError("undo")
+
+    try:
+        with pytest.raises(RuntimeError, match="undo"):
+            await insert_then_fail()
+        assert returned == [(1,)]
+        assert await _count(database) == 0
+        async with database.write() as conn:
+            await driver.fetch(conn, insert, (2,))
+            # SQLAlchemy's statements in the same transaction see the driver's write.
+            seen = (await conn.execute(text("SELECT count(*) FROM driver_probe"))).scalar_one()
+            assert seen == 1
+        assert await _count(database) == 1
+    finally:
+        await database.dispose()
+
+
+async def test_many_rows_and_unique_violations(databases: DatabaseFactory) -> None:
+    database = await _probe(databases)
+    insert = _sql(
+        database,
+        "INSERT INTO driver_probe (n) VALUES (?)",
+        "INSERT INTO driver_probe (n) VALUES ($1)",
+    )
+    try:
+        async with database.write() as conn:
+            await driver.execute_many(conn, insert, [(1,), (2,), (3,)])
+        assert await _count(database) == 3
+        with pytest.raises(UniqueViolation):
+            async with database.write() as conn:
+                await driver.execute_many(conn, insert, [(4,), (2,)])
+        with pytest.raises(UniqueViolation):
+            async with database.write() as conn:
+                await driver.fetch(conn, insert, (3,))
+        assert await _count(database) == 3  # the failed transactions left nothing
+    finally:
+        await database.dispose()
+
+
+async def test_observers_see_every_driver_statement(databases: DatabaseFactory) -> None:
+    database = await _probe(databases)
+    seen: list[str] = []
+    select = "SELECT n FROM driver_probe"
+    driver.observers.append(seen.append)
+    try:
+        async with database.read() as conn:
+            assert await driver.fetch(conn, select) == []
+    finally:
+        driver.observers.remove(seen.append)
+        await database.dispose()
+    assert seen == [select]
