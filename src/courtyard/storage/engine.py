@@ -19,7 +19,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from courtyard.storage.sqlite_inline import inline_connector
+from courtyard.storage.sqlite_inline import InlineConnection, inline_connector
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,22 @@ class Database:
         else:
             self.engine = create_async_engine(self.url, pool_recycle=1800, **options)
             self.heavy_engine = self.engine
+        # The options of each kind of unit of work, set once on engine copies that share the
+        # pool: setting them on every connection was one more trip through SQLAlchemy's
+        # greenlet bridge per transaction.
+        self._writer = self.engine.execution_options(**{_WRITE_OPTION: True})
+        self._heavy_writer = self.heavy_engine.execution_options(**{_WRITE_OPTION: True})
+        self._reader = self.engine
+        self._heavy_reader = self.heavy_engine
+        if not self.is_sqlite:
+            # PostgreSQL's default READ COMMITTED gives each statement its own snapshot; a
+            # read unit of work promises one snapshot for all its statements (a history
+            # page and its reactions, a replay and its membership changes). asyncpg sets
+            # this on its BEGIN: no extra round trip. SQLite's deferred BEGIN already
+            # reads one snapshot in WAL mode.
+            self._reader = self._heavy_reader = self.engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,21 +136,12 @@ class Database:
     async def _transaction(
         self, *, write: bool, heavy: bool = False
     ) -> AsyncIterator[AsyncConnection]:
-        engine = self.heavy_engine if heavy else self.engine
-        async with engine.connect() as conn:
-            if write:
-                await conn.execution_options(**{_WRITE_OPTION: True})
-            elif not self.is_sqlite:
-                # PostgreSQL's default READ COMMITTED gives each statement its own snapshot; a
-                # read unit of work promises one snapshot for all its statements (a history
-                # page and its reactions, a replay and its membership changes). asyncpg sets
-                # this on its BEGIN: no extra round trip. SQLite's deferred BEGIN already
-                # reads one snapshot in WAL mode.
-                await conn.execution_options(
-                    isolation_level="REPEATABLE READ", postgresql_readonly=True
-                )
-            async with conn.begin():
-                yield conn
+        if write:
+            engine = self._heavy_writer if heavy else self._writer
+        else:
+            engine = self._heavy_reader if heavy else self._reader
+        async with engine.connect() as conn, conn.begin():
+            yield conn
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -170,7 +177,11 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(_WRITE_OPTION):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE_OPTION) else "BEGIN"
+        driver = conn.connection.driver_connection
+        if isinstance(driver, InlineConnection):
+            # Straight to sqlite3 (storage/driver.py): through SQLAlchemy's execution path
+            # the BEGIN alone cost more than the statements of a small unit of work.
+            driver.raw.execute(sql)
         else:
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql(sql)
