@@ -290,6 +290,12 @@ async def start_org(
     """A fresh database, a live server, and an organisation with owner 'owner-…'
     (``clock``: the services' clock, for tests that move time)."""
     url = await factory.create()
+    if clock is None:
+        # An organisation on the real clock is shared by many tests (the session-scoped
+        # ``org``), and on a slow machine the suite outlives the 10-minute re-authentication
+        # window its owner's sign-in opened. The window is tested on a clock the test moves.
+        security = {"reauthentication_minutes": 24 * 60, **setting_overrides.get("security", {})}
+        setting_overrides = {**setting_overrides, "security": security}
     settings = server_settings(url, workdir, **setting_overrides)
     services = build_services(settings, clock=clock)
     server = LiveServer(services, settings)
