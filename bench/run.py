@@ -983,6 +983,11 @@ class Bench:
             if self.time_left() < sizes.s5_seconds + 20:
                 break
             await self.reset()
+            profile = None
+            if self.profile:
+                profile = asyncio.create_task(
+                    self.py_spy(server.pid, sizes.s5_seconds, f"profile-s5-{rate:.0f}", gil=True)
+                )
             with Window([server.pid], self.load_pids) as window:
                 replies = await asyncio.gather(
                     *(
@@ -1007,6 +1012,7 @@ class Bench:
                 stats = await self.collect()
             steps.append(_chat_step(rate, replies, stats, window.as_dict(), len(users)))
             s = steps[-1]
+            s["profile"] = await profile if profile else None
             stop = not s["gates_pass"]
             self.log(
                 f"S5 @ {rate:.0f} actions/s ({s['mattermost_equivalent_users']:,} MM-pace users): "

@@ -19,6 +19,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from courtyard.storage.checkpoint import Checkpointer
 from courtyard.storage.sqlite_inline import InlineConnection, inline_connector
 
 logger = logging.getLogger(__name__)
@@ -72,11 +73,17 @@ class Database:
             self.heavy_engine: AsyncEngine = create_async_engine(
                 self.url, connect_args={"timeout": 30}, **options
             )
-            _install_sqlite_hooks(self.engine)
-            _install_sqlite_hooks(self.heavy_engine)
+            # Checkpoints run on a thread of their own (storage/checkpoint.py), not inside
+            # whichever commit passes the log's threshold on the event loop.
+            self._checkpointer = Checkpointer(path) if path and path != ":memory:" else None
+            _install_sqlite_hooks(self.engine, checkpoints=self._checkpointer is not None)
+            _install_sqlite_hooks(self.heavy_engine, checkpoints=self._checkpointer is not None)
+            if self._checkpointer is not None:
+                self._checkpointer.start()
         else:
             self.engine = create_async_engine(self.url, pool_recycle=1800, **options)
             self.heavy_engine = self.engine
+            self._checkpointer = None
         # The options of each kind of unit of work, set once on engine copies that share the
         # pool: setting them on every connection was one more trip through SQLAlchemy's
         # greenlet bridge per transaction.
@@ -154,24 +161,30 @@ class Database:
         return True
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop checkpointing SQLite's log)."""
         await self.engine.dispose()
         if self.heavy_engine is not self.engine:
             await self.heavy_engine.dispose()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, *, checkpoints: bool) -> None:
+    pragmas = [
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=30000",
+    ]
+    if checkpoints:
+        pragmas.append("PRAGMA wal_autocheckpoint=0")
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take control of BEGIN so write transactions can be IMMEDIATE (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
-        ):
+        for pragma in pragmas:
             cursor.execute(pragma)
         cursor.close()
 
