@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.dialects import sqlite
 
 from courtyard.storage.engine import Database
 from courtyard.storage.repositories.events import _BOUNDS
@@ -43,7 +42,7 @@ def test_sqlite_finds_the_bounds_without_scanning_the_log() -> None:
 
     db = sqlite3.connect(":memory:")
     db.execute("CREATE TABLE events (position INTEGER PRIMARY KEY AUTOINCREMENT)")
-    sql = str(_BOUNDS.compile(dialect=sqlite.dialect()))
+    sql = _BOUNDS.sqlite
     plan = " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql))
     assert "SCAN events" not in plan, plan
     assert "SEARCH events" in plan, plan

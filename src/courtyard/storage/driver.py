@@ -21,8 +21,10 @@ Observers (the test suite's statement counter) see every statement, as SQLAlchem
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -34,6 +36,21 @@ from courtyard.storage.sqlite_inline import InlineConnection
 
 Row = Sequence[Any]
 StatementObserver = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Portable:
+    """One statement for both databases, written with PostgreSQL's ``$n`` placeholders;
+    SQLite gets the same SQL with ``?n`` (numbered parameters, bound by position)."""
+
+    postgresql: str
+    sqlite: str
+
+    @classmethod
+    def of(cls, sql: str) -> Portable:
+        """The statement ``sql`` (``$1``, ``$2`` … placeholders)."""
+        return cls(sql, re.sub(r"\$(\d+)", r"?\1", sql))
+
 
 #: Called with each statement's SQL before it runs (tests count statements with this).
 observers: list[StatementObserver] = []
@@ -51,12 +68,18 @@ def _sqlite_unique(exc: sqlite3.IntegrityError) -> UniqueViolation | None:
     return UniqueViolation(text.split(":", 1)[1].strip())
 
 
-async def fetch(conn: AsyncConnection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-    """Run one statement with positional parameters (``?`` on SQLite, ``$n`` on PostgreSQL)
-    and return its rows (empty for a statement without any)."""
+async def fetch(
+    conn: AsyncConnection, statement: str | Portable, params: Sequence[Any] = ()
+) -> list[Row]:
+    """Run one statement with positional parameters (``?`` on SQLite, ``$n`` on PostgreSQL,
+    or a :class:`Portable` for both) and return its rows (none for a statement without)."""
+    driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    if isinstance(statement, Portable):
+        sql = statement.postgresql if isinstance(driver, asyncpg.Connection) else statement.sqlite
+    else:
+        sql = statement
     if observers:
         _observe(sql)
-    driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
     if isinstance(driver, InlineConnection):
         try:
             return driver.raw.execute(sql, params).fetchall()

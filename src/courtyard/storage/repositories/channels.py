@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from courtyard.domain.channels import Channel, ChannelKind, Member, Membership
+from courtyard.storage.driver import Portable, fetch
 from courtyard.storage.repositories._base import Repository, translating_unique
 from courtyard.storage.schema import channels, memberships, mentions, messages, users
 from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micros
@@ -301,7 +302,7 @@ class ChannelRepository(Repository):
 
     async def channel_ids_of(self, user_id: int) -> set[int]:
         """The ids of every channel the user is a member of (one index read per handshake)."""
-        return set((await self.conn.execute(_CHANNEL_IDS_OF, {"user_id": user_id})).scalars())
+        return {int(row[0]) for row in await fetch(self.conn, _CHANNEL_IDS_OF, (user_id,))}
 
     async def channels_of(self, user_id: int) -> list[tuple[Channel, Membership]]:
         """Every channel the user is a member of, with their membership, in one query."""
@@ -395,9 +396,8 @@ _CHANNEL_WITH_MEMBERSHIP = (
 )
 
 
-_CHANNEL_IDS_OF = select(memberships.c.channel_id).where(
-    memberships.c.user_id == bindparam("user_id")
-)
+# Straight to the driver (storage/driver.py): it runs on every event-socket handshake.
+_CHANNEL_IDS_OF = Portable.of("SELECT channel_id FROM memberships WHERE user_id = $1")
 
 # The sidebar's statements (GET /channels on every page load and reconnect), built once: building
 # the mention-count union per request cost more than running it.

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Integer, Row, bindparam, delete, func, select
 
+from courtyard.storage.driver import Portable, fetch
 from courtyard.storage.repositories._base import Repository, load_ids
 from courtyard.storage.schema import events, membership_changes
 from courtyard.storage.timestamps import to_micros
@@ -53,17 +54,15 @@ class EventLogRepository(Repository):
 
     async def bounds(self) -> tuple[int, int]:
         """(oldest, newest) position kept; (0, 0) when the log is empty."""
-        row = (await self.conn.execute(_BOUNDS)).one()
+        row = (await fetch(self.conn, _BOUNDS))[0]
         return (int(row[0] or 0), int(row[1] or 0))
 
     async def membership_changes_after(
         self, user_id: int, position: int
     ) -> list[tuple[int, int, bool]]:
         """(position, channel_id, joined) for the user's membership changes after ``position``."""
-        rows = await self.conn.execute(
-            _MEMBERSHIP_CHANGES_AFTER, {"user_id": user_id, "position": position}
-        )
-        return [(position, channel_id, bool(joined)) for position, channel_id, joined in rows]
+        rows = await fetch(self.conn, _MEMBERSHIP_CHANGES_AFTER, (user_id, position))
+        return [(int(p), int(channel_id), bool(joined)) for p, channel_id, joined in rows]
 
     async def prune_before(self, cutoff: datetime) -> int:
         """Delete events older than ``cutoff``, always keeping the newest; returns how many."""
@@ -93,22 +92,15 @@ _READ_AFTER = (
     # generic plan instead of re-planning each batch.
     .limit(bindparam("limit", type_=Integer, literal_execute=True))
 )
-_MEMBERSHIP_CHANGES_AFTER = (
-    select(
-        membership_changes.c.position,
-        membership_changes.c.channel_id,
-        membership_changes.c.joined,
-    )
-    .where(
-        membership_changes.c.user_id == bindparam("user_id"),
-        membership_changes.c.position > bindparam("position"),
-    )
-    .order_by(membership_changes.c.position)
+# The handshake's statements go straight to the driver (storage/driver.py): each runs on every
+# event-socket connection, where SQLAlchemy's per-statement work cost more than the statement.
+_MEMBERSHIP_CHANGES_AFTER = Portable.of(
+    "SELECT position, channel_id, joined FROM membership_changes "
+    "WHERE user_id = $1 AND position > $2 ORDER BY position"
 )
 # Two scalar subqueries, not ``SELECT min(position), max(position)``: SQLite answers a lone
 # min() or max() from the primary key in one step but scans the whole table for the pair
 # (10.8 ms at 200k events, on every event-socket handshake).
-_BOUNDS = select(
-    select(func.min(events.c.position)).scalar_subquery(),
-    select(func.max(events.c.position)).scalar_subquery(),
+_BOUNDS = Portable.of(
+    "SELECT (SELECT min(position) FROM events), (SELECT max(position) FROM events)"
 )

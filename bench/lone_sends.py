@@ -1,0 +1,99 @@
+"""What one send costs the server when it is alone: sequential POSTs, one at a time.
+
+Starts a real ``courtyard serve`` (SQLite or PostgreSQL) pinned to CPU 0, creates the owner and
+a channel, sends ``--count`` messages one after the other over one keep-alive connection (each
+group-commit batch then holds one send) and reports the server's CPU per send (from /proc) and
+the round trip. ``--profile FILE`` records the server with py-spy meanwhile (raw format).
+
+    .venv/bin/python -m bench.lone_sends sqlite --count 2000
+    .venv/bin/python -m bench.lone_sends postgresql --count 2000 --profile /tmp/lone.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import populate
+from bench.httpc import HTTPPool
+from bench.procs import Courtyard, cpu_seconds, create_pg_database, drop_pg_database
+
+
+async def run(backend: str, count: int, profile: str | None) -> str:
+    data_dir = Path(tempfile.mkdtemp(prefix="courtyard-lone-"))
+    pg_name = None
+    if backend == "postgresql":
+        pg_name = f"courtyard_bench_lone_{os.getpid()}"
+        url = await create_pg_database(pg_name)
+    else:
+        url = f"sqlite:///{data_dir}/courtyard.db"
+    server = Courtyard(url, data_dir, cpus={0})
+    try:
+        server.migrate()
+        server.start()
+        pool = HTTPPool("127.0.0.1", server.port, size=1)
+        setup = server.setup_token()
+        assert setup, "no setup token printed"
+        owner, owner_id = await populate.create_owner(pool, setup)
+        channel = await populate.create_channel(pool, owner, "lone", [owner_id])
+        path = f"/api/v1/channels/{channel}/messages"
+        for number in range(200):  # warm-up: caches, prepared statements
+            await pool.request("POST", path, {"text": f"warm-up {number}"}, owner)
+        spy = None
+        if profile:
+            exe = Path(sys.executable).parent / "py-spy"
+            spy = await asyncio.create_subprocess_exec(
+                str(exe),
+                *("record", "--pid", str(server.pid), "--rate", "400", "--nonblocking"),
+                *("--format", "raw", "--output", profile, "--duration", "3600"),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await asyncio.sleep(1)
+        cpu_before = cpu_seconds(server.pid)
+        started = time.perf_counter()
+        rtts: list[float] = []
+        for number in range(count):
+            sent = time.perf_counter()
+            text = f"hello world, this is message number {number} about the quarterly report"
+            status, _ = await pool.request("POST", path, {"text": text}, owner)
+            if status != 201:
+                raise RuntimeError(f"send {number} answered {status}")
+            rtts.append(time.perf_counter() - sent)
+        elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(server.pid) - cpu_before
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.wait_for(spy.wait(), 60)
+        pool.close()
+    finally:
+        server.stop()
+        if pg_name:
+            await drop_pg_database(pg_name)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    rtts.sort()
+    return (
+        f"{backend}: {count / elapsed:,.0f} sends/s, server CPU {cpu / count * 1e6:,.0f} µs per "
+        f"send, round trip p50 {rtts[count // 2] * 1e3:.2f} ms, "
+        f"p99 {rtts[int(count * 0.99)] * 1e3:.2f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("backend", choices=["sqlite", "postgresql"])
+    parser.add_argument("--count", type=int, default=2000, help="sends measured (after 200)")
+    parser.add_argument("--profile", help="write a py-spy raw profile of the server here")
+    args = parser.parse_args()
+    print(asyncio.run(run(args.backend, args.count, args.profile)))
+
+
+if __name__ == "__main__":
+    main()
