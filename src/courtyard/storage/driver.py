@@ -41,7 +41,8 @@ StatementObserver = Callable[[str], None]
 @dataclass(frozen=True, slots=True)
 class Portable:
     """One statement for both databases, written with PostgreSQL's ``$n`` placeholders;
-    SQLite gets the same SQL with ``?n`` (numbered parameters, bound by position)."""
+    SQLite gets the same SQL with ``?n`` (numbered parameters, bound by position). Every
+    ``$`` followed by digits is taken for a placeholder: keep ``$`` out of literals."""
 
     postgresql: str
     sqlite: str
