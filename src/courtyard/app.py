@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -404,6 +405,35 @@ async def _freeze_startup_objects() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
+    gc.callbacks.append(_CollectionWatch().on_collection)
+
+
+#: A collection pausing the process longer than this is logged (it delays every request).
+SLOW_COLLECTION_SECONDS = 0.02
+
+
+class _CollectionWatch:
+    """Logs garbage collections that stop the event loop for long (a pause lands on whatever
+    request or delivery is running, so an operator seeing latency spikes can tell)."""
+
+    __slots__ = ("_started",)
+
+    def __init__(self) -> None:
+        self._started = 0.0
+
+    def on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        paused = time.perf_counter() - self._started
+        if paused >= SLOW_COLLECTION_SECONDS:
+            logger.warning(
+                "garbage collection of generation %d paused the process for %.0f ms "
+                "(%d objects freed)",
+                info.get("generation", -1),
+                paused * 1000,
+                info.get("collected", 0),
+            )
 
 
 async def _handle_sighup(reloaders: list[Reloadable]) -> None:
