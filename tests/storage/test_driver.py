@@ -4,6 +4,10 @@ writes, and a unique violation is the same UniqueViolation the repositories rais
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+
 import pytest
 from sqlalchemy import text
 
@@ -96,3 +100,31 @@ async def test_observers_see_every_driver_statement(databases: DatabaseFactory) 
         driver.observers.remove(seen.append)
         await database.dispose()
     assert seen == [select]
+
+
+async def test_a_cancelled_statement_never_leaves_a_transaction_in_the_pool(
+    databases: DatabaseFactory,
+) -> None:
+    # A socket's handshake is cancelled when its client goes away. On PostgreSQL a
+    # cancellation between the driver's BEGIN and SQLAlchemy learning of it left an open
+    # transaction on a pooled connection, and every later unit of work on it failed.
+    database = Database(await databases.create(), pool_size=1)
+    outcomes = {"after": 0}
+
+    async def read() -> None:
+        async with database.read() as conn:
+            await driver.fetch(conn, "SELECT 1")
+
+    try:
+        for attempt in range(150):
+            task = asyncio.create_task(read())
+            await asyncio.sleep(random.Random(attempt).random() * 0.002)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            async with database.write() as conn:
+                await conn.execute(text("SELECT 1"))
+            outcomes["after"] += 1
+    finally:
+        await database.dispose()
+    assert outcomes["after"] == 150

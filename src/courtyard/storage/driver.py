@@ -21,11 +21,12 @@ Observers (the test suite's statement counter) see every statement, as SQLAlchem
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +36,7 @@ from courtyard.storage.errors import UniqueViolation
 from courtyard.storage.sqlite_inline import InlineConnection
 
 Row = Sequence[Any]
+T = TypeVar("T")
 StatementObserver = Callable[[str], None]
 
 
@@ -90,12 +92,8 @@ async def fetch(
                 raise
             raise violation from exc
     if isinstance(driver, asyncpg.Connection):
-        await _begun(conn)
-        try:
-            rows: list[Row] = await driver.fetch(sql, *params)
-            return rows
-        except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(exc.constraint_name) from exc
+        rows: list[Row] = await _on_asyncpg(conn, lambda: driver.fetch(sql, *params))
+        return rows
     try:
         return list(await conn.exec_driver_sql(sql, tuple(params)))
     except IntegrityError as exc:
@@ -121,17 +119,32 @@ async def execute_many(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[
             raise violation from exc
         return
     if isinstance(driver, asyncpg.Connection):
-        await _begun(conn)
-        try:
-            await driver.executemany(sql, rows)
-        except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(exc.constraint_name) from exc
+        await _on_asyncpg(conn, lambda: driver.executemany(sql, rows))
         return
     try:
         await conn.exec_driver_sql(sql, list(map(tuple, rows)))
     except IntegrityError as exc:
         if "unique" in str(exc.orig).lower():
             raise UniqueViolation() from exc
+        raise
+
+
+async def _on_asyncpg(conn: AsyncConnection, statement: Callable[[], Awaitable[T]]) -> T:
+    """Run ``statement()`` on the unit of work's asyncpg connection, inside its transaction."""
+    try:
+        await _begun(conn)
+        return await statement()
+    except asyncpg.UniqueViolationError as exc:
+        raise UniqueViolation(exc.constraint_name) from exc
+    except asyncpg.PostgresError:
+        raise  # refused by the server: the unit of work rolls back as usual
+    except BaseException:
+        # Cancelled (a client went away) or cut off mid-statement: the connection's state is
+        # unknown — a BEGIN may have reached the server without SQLAlchemy's adapter knowing,
+        # and the pool does not roll back on return. Never reuse it; SQLAlchemy does the same
+        # for its own statements. Outside a greenlet this closes the connection at once.
+        with contextlib.suppress(Exception):
+            conn.sync_connection.invalidate()  # type: ignore[union-attr]
         raise
 
 
