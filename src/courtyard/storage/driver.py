@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -64,11 +64,17 @@ def _observe(sql: str) -> None:
         observer(sql)
 
 
-def _sqlite_unique(exc: sqlite3.IntegrityError) -> UniqueViolation | None:
-    text = str(exc)
-    if not text.startswith("UNIQUE constraint failed:"):
-        return None
-    return UniqueViolation(text.split(":", 1)[1].strip())
+@contextlib.contextmanager
+def _unique_violations() -> Iterator[None]:
+    """SQLite's unique-constraint failures (straight from sqlite3, or wrapped by SQLAlchemy
+    on the threaded engine) as :class:`UniqueViolation`."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, IntegrityError) as exc:
+        text = str(exc.orig if isinstance(exc, IntegrityError) else exc)
+        if "UNIQUE constraint failed:" not in text:
+            raise
+        raise UniqueViolation(text.split("constraint failed:", 1)[1].strip()) from exc
 
 
 async def fetch(
@@ -83,23 +89,13 @@ async def fetch(
         sql = statement
     if observers:
         _observe(sql)
-    if isinstance(driver, InlineConnection):
-        try:
-            return driver.raw.execute(sql, params).fetchall()
-        except sqlite3.IntegrityError as exc:
-            violation = _sqlite_unique(exc)
-            if violation is None:
-                raise
-            raise violation from exc
     if isinstance(driver, asyncpg.Connection):
         rows: list[Row] = await _on_asyncpg(conn, lambda: driver.fetch(sql, *params))
         return rows
-    try:
+    with _unique_violations():
+        if isinstance(driver, InlineConnection):
+            return driver.raw.execute(sql, params).fetchall()
         return list(await conn.exec_driver_sql(sql, tuple(params)))
-    except IntegrityError as exc:
-        if "unique" in str(exc.orig).lower():
-            raise UniqueViolation() from exc
-        raise
 
 
 async def execute_many(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -109,24 +105,14 @@ async def execute_many(conn: AsyncConnection, sql: str, rows: Sequence[Sequence[
     if observers:
         _observe(sql)
     driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-    if isinstance(driver, InlineConnection):
-        try:
-            driver.raw.executemany(sql, rows)
-        except sqlite3.IntegrityError as exc:
-            violation = _sqlite_unique(exc)
-            if violation is None:
-                raise
-            raise violation from exc
-        return
     if isinstance(driver, asyncpg.Connection):
         await _on_asyncpg(conn, lambda: driver.executemany(sql, rows))
         return
-    try:
-        await conn.exec_driver_sql(sql, list(map(tuple, rows)))
-    except IntegrityError as exc:
-        if "unique" in str(exc.orig).lower():
-            raise UniqueViolation() from exc
-        raise
+    with _unique_violations():
+        if isinstance(driver, InlineConnection):
+            driver.raw.executemany(sql, rows)
+        else:
+            await conn.exec_driver_sql(sql, list(map(tuple, rows)))
 
 
 async def _on_asyncpg(conn: AsyncConnection, statement: Callable[[], Awaitable[T]]) -> T:
