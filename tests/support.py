@@ -33,6 +33,8 @@ PG_ADMIN_URL = os.environ.get(
     "COURTYARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 PASSWORD = "correct horse battery staple"
+# Idle connections are dropped client-side after 1 s, well inside the servers' keep-alive.
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=1.0)
 _counter = itertools.count(1)
 
 
@@ -170,6 +172,7 @@ class LiveServer:
             access_log=False,
             log_config=None,
             proxy_headers=False,  # as `courtyard serve`: the firewall decides whom to believe
+            timeout_keep_alive=int(max(1, self.settings.server.keep_alive_timeout_seconds)),
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
@@ -243,7 +246,12 @@ class Org:
 
     def anonymous(self) -> httpx.AsyncClient:
         """A client with no credentials."""
-        client = httpx.AsyncClient(base_url=self.server.url, timeout=30)
+        # The client drops an idle connection well before the server's keep-alive timeout
+        # does: with both at 5 s, a request sent on a connection the server is closing at
+        # that moment fails with ReadError (a fresh-clone CI run hit it once).
+        client = httpx.AsyncClient(
+            base_url=self.server.url, timeout=30, limits=CLIENT_LIMITS
+        )
         self.clients.append(client)
         return client
 
