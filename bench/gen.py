@@ -23,6 +23,10 @@ from bench.wsclient import EventClient, Group, SendClient
 EMOJI = ["%F0%9F%91%8D", "%F0%9F%8E%89", "%E2%9D%A4%EF%B8%8F", "%F0%9F%98%82", "%F0%9F%91%80"]
 
 
+# The open loops' timer tick: uvloop's timer resolution (1 ms).
+TICK_S = 0.001
+
+
 def bench_text(sched_ns: int, seq: int, pad: int) -> str:
     """Message text carrying its scheduled send time (fixed width, so frames are equal)."""
     return f"bench {sched_ns:019d} {seq:09d} " + "x" * pad
@@ -283,7 +287,11 @@ class Generator:
                         for k, scheds in per.items():
                             clients[k].send_many(scheds)
                         sent[0] = due
-                    await asyncio.sleep(0.0005)
+                    # uvloop's timers count whole milliseconds: a shorter sleep returns at
+                    # once, and this loop spun a core (measured: 310k wakeups/s, 96 % CPU,
+                    # taken from the server and PostgreSQL). Whatever fell due meanwhile
+                    # goes out in the next tick; latency still counts from its schedule.
+                    await asyncio.sleep(TICK_S)
             elapsed = (time.monotonic_ns() - start) / 1e9
             acked_by_end = sum(c.acked for c in clients)
             deadline = time.monotonic() + drain

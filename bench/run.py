@@ -1096,6 +1096,7 @@ class Bench:
         ok = sum(v for k, v in closed["status"].items() if k.startswith("2"))
         throughput = ok / closed["elapsed"]
         rate = max(1.0, round(throughput * 0.5))
+        profile_half = self._profile_task(install, f"profile-s6-{install.backend}-half")
         with Window(install.pids, self.load_pids) as window2:
             opened = await self.pub.call(
                 {
@@ -1130,6 +1131,7 @@ class Bench:
                 "cpu": window2.as_dict(),
             },
             "profile": await profile if profile else None,
+            "profile_half": await profile_half if profile_half else None,
         }
         self.log(
             f"S6 {install.backend}: {throughput:,.0f} msg/s persisted (closed loop, "
@@ -1175,6 +1177,7 @@ class Bench:
         throughput = closed["acked_by_end"] / closed["elapsed"]
         cpu = window1.as_dict()
         rate = max(1.0, round(throughput * 0.5))
+        profile_half = self._profile_task(install, f"profile-s6-socket-{install.backend}-half")
         with Window(install.pids, self.load_pids) as window2:
             opened = await self.pub.call({**command, "rate": rate}, timeout=sizes.s6_seconds + 90)
         if "error" in opened:
@@ -1208,6 +1211,7 @@ class Bench:
                 "cpu": window2.as_dict(),
             },
             "profile": await profile if profile else None,
+            "profile_half": await profile_half if profile_half else None,
         }
         self.log(
             f"S6 {install.backend} socket: {throughput:,.0f} msg/s acked (closed loop, "
@@ -1218,6 +1222,15 @@ class Bench:
             f"p99 {result['open_loop_half']['ack_ms'].get('p99', 0):.1f} ms"
         )
         return result
+
+    def _profile_task(self, install: Install, name: str) -> asyncio.Task[Any] | None:
+        """py-spy on the install's first server for one S6 phase (the open loop at half load
+        is profiled on its own: its frames arrive one at a time, unlike the closed loop's)."""
+        if not self.profile:
+            return None
+        return asyncio.create_task(
+            self.py_spy(install.pids[0], self.sizes.s6_seconds, name, gil=True)
+        )
 
     def _count_messages(self, install: Install, channels: list[int]) -> int | None:
         ids = ",".join(str(c) for c in channels)

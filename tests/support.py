@@ -249,9 +249,7 @@ class Org:
         # The client drops an idle connection well before the server's keep-alive timeout
         # does: with both at 5 s, a request sent on a connection the server is closing at
         # that moment fails with ReadError (a fresh-clone CI run hit it once).
-        client = httpx.AsyncClient(
-            base_url=self.server.url, timeout=30, limits=CLIENT_LIMITS
-        )
+        client = httpx.AsyncClient(base_url=self.server.url, timeout=30, limits=CLIENT_LIMITS)
         self.clients.append(client)
         return client
 

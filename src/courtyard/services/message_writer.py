@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import math
 import re
 import time
 from collections import defaultdict
@@ -57,15 +56,14 @@ MAX_BATCH = 256
 #: on SQLite, most of it the search index's commit; ~2 ms on PostgreSQL, its round trips)
 #: that must stay shared by several sends even when each one is slow.
 MIN_BATCH = 16
-#: CPU time one batch should take. A send waits for the batch running when it arrives and
-#: then for its own, so this bounds the acknowledgement's latency at loads the process can
-#: carry. CPU time, not wall time: on a shared machine, time the process spends descheduled
-#: would shrink the batches, raise the cost per send and tip the process into saturation.
-BATCH_BUDGET = 0.004
-#: A batch takes at least this share of the queue: past saturation the backlog, not the
-#: batch, sets the latency, and batches bounded by time alone would cut the throughput (their
-#: fixed cost shared by fewer sends) just when it is needed: the process would stay saturated.
-BACKLOG_SHARE = 0.25
+#: CPU time one batch may take: it bounds how long a batch holds the event loop when sends
+#: are expensive (under a plugin taking 2 ms a send, batches of ``MIN_BATCH``). With
+#: ordinary sends it never binds: the count limit does. CPU time, not wall time: on a shared
+#: machine, time the process spends descheduled would shrink the batches, raise the cost per
+#: send and tip the process into saturation. It was 4 ms, with a quarter of any longer queue
+#: taken regardless (ADR 0014); measured on S6 at half load, that rule kept a backlog of about
+#: four batches, because smaller batches cost more per send (ADR 0017).
+BATCH_BUDGET = 0.020
 _NO_MENTIONS = Mentions(frozenset(), channel_wide=False, here=False)
 # Seconds per send assumed before the first batch was timed.
 _FIRST_GUESS = 100e-6
@@ -121,10 +119,9 @@ class MessageWriter:
     """Queues sends and writes them in batches, one transaction at a time per process.
 
     A batch takes what is queued, up to as many sends as fit in ``budget`` seconds of CPU at
-    the cost per send measured on the previous batches, or a quarter of the queue when that is
-    more (at least ``min_batch``, at most ``max_batch``); the writer lets the event loop run
-    between batches so acknowledgements, deliveries and newly arrived sends are not held up
-    behind a backlog.
+    the cost per send measured on the previous batches (at least ``min_batch``, at most
+    ``max_batch``); the writer lets the event loop run between batches so acknowledgements,
+    deliveries and newly arrived sends are not held up behind a backlog.
     """
 
     def __init__(
@@ -152,10 +149,6 @@ class MessageWriter:
         """How many sends fit in the time budget at the measured cost per send."""
         fits = int(self._budget / self._per_send) if self._per_send > 0 else self._max_batch
         return max(self._min_batch, min(self._max_batch, fits))
-
-    def _take(self, queued: int) -> int:
-        share = min(self._max_batch, math.ceil(queued * BACKLOG_SHARE))
-        return min(queued, max(self.batch_limit, share))
 
     def submit(
         self,
@@ -186,7 +179,7 @@ class MessageWriter:
         try:
             while queue:
                 queued = len(queue)
-                take = self._take(queued)
+                take = min(queued, self.batch_limit)
                 batch = [queue.popleft() for _ in range(take)]
                 started = time.thread_time()
                 await self._write_batch(batch)
