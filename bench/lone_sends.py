@@ -1,11 +1,15 @@
-"""What one send costs the server when it is alone: sequential POSTs, one at a time.
+"""What one request costs the server when it is alone: sequential requests, one at a time.
 
 Starts a real ``courtyard serve`` (SQLite or PostgreSQL) pinned to CPU 0, creates the owner and
-a channel, sends ``--count`` messages one after the other over one keep-alive connection (each
-group-commit batch then holds one send) and reports the server's CPU per send (from /proc) and
-the round trip. ``--profile FILE`` records the server with py-spy meanwhile (raw format).
+a channel, makes ``--count`` requests of one kind of S5's chat mix one after the other over one
+keep-alive connection (for sends, each group-commit batch then holds one send) and reports the
+server's CPU per request (from /proc) and the round trip. ``--kind`` picks the request: a send
+(the default), a 50-message history page, a reaction, a read marker, the channel list, or
+``/healthz`` (the request cycle alone: no authentication, no database).
+``--profile FILE`` records the server with py-spy meanwhile (raw format).
 
     .venv/bin/python -m bench.lone_sends sqlite --count 2000
+    .venv/bin/python -m bench.lone_sends sqlite --kind history
     .venv/bin/python -m bench.lone_sends postgresql --count 2000 --profile /tmp/lone.txt
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -22,11 +27,34 @@ import time
 from pathlib import Path
 
 from bench import populate
+from bench.gen import EMOJI
 from bench.httpc import HTTPPool
 from bench.procs import Courtyard, cpu_seconds, create_pg_database, drop_pg_database
 
+KINDS = ("send", "history", "react", "read", "channels", "healthz")
 
-async def run(backend: str, count: int, profile: str | None) -> str:
+
+def _request(
+    kind: str, number: int, channel: int, message_ids: list[int]
+) -> tuple[str, str, dict[str, str] | None, int]:
+    """Method, path, body and expected status of the ``number``th request of ``kind``."""
+    if kind == "send":
+        text = f"hello world, this is message number {number} about the quarterly report"
+        return "POST", f"/api/v1/channels/{channel}/messages", {"text": text}, 201
+    if kind == "history":
+        return "GET", f"/api/v1/channels/{channel}/messages?limit=50", None, 200
+    if kind == "react":
+        message_id = message_ids[number % len(message_ids)]
+        emoji = EMOJI[(number // len(message_ids)) % len(EMOJI)]
+        return "PUT", f"/api/v1/messages/{message_id}/reactions/{emoji}", None, 200
+    if kind == "read":
+        return "POST", f"/api/v1/channels/{channel}/read", {}, 200
+    if kind == "healthz":  # no authentication, no database: the request cycle alone
+        return "GET", "/healthz", None, 200
+    return "GET", "/api/v1/channels", None, 200
+
+
+async def run(backend: str, count: int, profile: str | None, kind: str = "send") -> str:
     data_dir = Path(tempfile.mkdtemp(prefix="courtyard-lone-"))
     pg_name = None
     if backend == "postgresql":
@@ -44,8 +72,13 @@ async def run(backend: str, count: int, profile: str | None) -> str:
         owner, owner_id = await populate.create_owner(pool, setup)
         channel = await populate.create_channel(pool, owner, "lone", [owner_id])
         path = f"/api/v1/channels/{channel}/messages"
-        for number in range(200):  # warm-up: caches, prepared statements
-            await pool.request("POST", path, {"text": f"warm-up {number}"}, owner)
+        message_ids: list[int] = []
+        for number in range(200):  # warm-up: caches, prepared statements; pages to read
+            _, body = await pool.request("POST", path, {"text": f"warm-up {number}"}, owner)
+            message_ids.append(int(json.loads(body)["id"]))
+        for number in range(200):
+            method, target, payload, _ = _request(kind, number, channel, message_ids)
+            await pool.request(method, target, payload, owner)
         spy = None
         if profile:
             exe = Path(sys.executable).parent / "py-spy"
@@ -61,11 +94,11 @@ async def run(backend: str, count: int, profile: str | None) -> str:
         started = time.perf_counter()
         rtts: list[float] = []
         for number in range(count):
+            method, target, payload, expected = _request(kind, number, channel, message_ids)
             sent = time.perf_counter()
-            text = f"hello world, this is message number {number} about the quarterly report"
-            status, _ = await pool.request("POST", path, {"text": text}, owner)
-            if status != 201:
-                raise RuntimeError(f"send {number} answered {status}")
+            status, _ = await pool.request(method, target, payload, owner)
+            if status != expected:
+                raise RuntimeError(f"{kind} {number} answered {status}")
             rtts.append(time.perf_counter() - sent)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(server.pid) - cpu_before
@@ -80,8 +113,8 @@ async def run(backend: str, count: int, profile: str | None) -> str:
         shutil.rmtree(data_dir, ignore_errors=True)
     rtts.sort()
     return (
-        f"{backend}: {count / elapsed:,.0f} sends/s, server CPU {cpu / count * 1e6:,.0f} µs per "
-        f"send, round trip p50 {rtts[count // 2] * 1e3:.2f} ms, "
+        f"{backend} {kind}: {count / elapsed:,.0f} requests/s, server CPU "
+        f"{cpu / count * 1e6:,.0f} µs per request, round trip p50 {rtts[count // 2] * 1e3:.2f} ms, "
         f"p99 {rtts[int(count * 0.99)] * 1e3:.2f} ms"
     )
 
@@ -89,10 +122,11 @@ async def run(backend: str, count: int, profile: str | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("backend", choices=["sqlite", "postgresql"])
-    parser.add_argument("--count", type=int, default=2000, help="sends measured (after 200)")
+    parser.add_argument("--kind", choices=KINDS, default="send", help="the request made")
+    parser.add_argument("--count", type=int, default=2000, help="requests measured (after 200)")
     parser.add_argument("--profile", help="write a py-spy raw profile of the server here")
     args = parser.parse_args()
-    print(asyncio.run(run(args.backend, args.count, args.profile)))
+    print(asyncio.run(run(args.backend, args.count, args.profile, args.kind)))
 
 
 if __name__ == "__main__":
