@@ -9,7 +9,7 @@ import contextlib
 import random
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Boolean, Integer, bindparam, column, literal, select, table, text
 
 from courtyard.storage import driver
 from courtyard.storage.engine import Database
@@ -128,3 +128,42 @@ async def test_a_cancelled_statement_never_leaves_a_transaction_in_the_pool(
     finally:
         await database.dispose()
     assert outcomes["after"] == 150
+
+
+async def test_a_compiled_statement_renders_its_literal_parameters_once_per_value(
+    databases: DatabaseFactory,
+) -> None:
+    # The page statements' row count is written into the SQL (a prepared statement per size);
+    # the other parameters, repeated or not, are bound by position on both databases.
+    database = await _probe(databases)
+    probe = table("driver_probe", column("n", Integer))
+    low = bindparam("low", type_=Integer)
+    statement = (
+        select(probe.c.n, literal(7, Integer).label("seven"))
+        .where((probe.c.n >= low) & (probe.c.n != low + 1))
+        .order_by(probe.c.n)
+        .limit(bindparam("count", type_=Integer, literal_execute=True))
+    )
+    compiled = driver.Compiled(statement, ("count",))
+    seen: list[str] = []
+    driver.observers.append(seen.append)
+    try:
+        async with database.write() as conn:
+            for n in range(1, 11):
+                await conn.execute(text("INSERT INTO driver_probe (n) VALUES (:n)"), {"n": n})
+        async with database.read() as conn:
+            first = await driver.fetch_compiled(conn, compiled, {"low": 3, "count": 3})
+            again = await driver.fetch_compiled(conn, compiled, {"low": 5, "count": 3})
+            longer = await driver.fetch_compiled(conn, compiled, {"low": 5, "count": 4})
+        assert [tuple(row) for row in first] == [(3, 7), (5, 7), (6, 7)]
+        assert [tuple(row) for row in again] == [(5, 7), (7, 7), (8, 7)]
+        assert [tuple(row) for row in longer] == [(5, 7), (7, 7), (8, 7), (9, 7)]
+        assert "LIMIT 3" in seen[0] and seen[0] == seen[1] and "LIMIT 4" in seen[2]
+        # A parameter SQLAlchemy would convert (a boolean, on both databases) is refused.
+        flagged = select(probe.c.n).where(bindparam("flag", type_=Boolean))
+        async with database.read() as conn:
+            with pytest.raises(TypeError, match="processing"):
+                await driver.fetch_compiled(conn, driver.Compiled(flagged), {"flag": True})
+    finally:
+        driver.observers.remove(seen.append)
+        await database.dispose()

@@ -55,6 +55,48 @@ class Portable:
         return cls(sql, re.sub(r"\$(\d+)", r"?\1", sql))
 
 
+class Compiled:
+    """A SQLAlchemy Core statement run through the driver: compiled once per database, and its
+    SQL text rendered once per value of its ``literal_execute`` parameters (``literal``, such
+    as a page's row count, written into the text so that PostgreSQL plans each size once), so
+    an execution costs a dictionary lookup and a list of values. Only for statements whose
+    parameters need no type processing (integers and text), checked when first compiled."""
+
+    __slots__ = ("_literal", "_statement", "_texts")
+
+    #: Rendered texts kept per statement (page sizes are bounded, but keep it bounded anyway).
+    MAX_TEXTS = 1024
+
+    def __init__(self, statement: Any, literal: tuple[str, ...] = ()) -> None:
+        self._statement = statement
+        self._literal = literal
+        self._texts: dict[tuple[Any, ...], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+
+    def render(self, dialect: Any, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL for ``dialect`` and its positional values for ``params``."""
+        key = (dialect.name, *(params[name] for name in self._literal))
+        entry = self._texts.get(key)
+        if entry is None:
+            compiled = self._statement.compile(dialect=dialect)
+            if compiled._bind_processors:  # a type SQLAlchemy converts: not for this path
+                raise TypeError(f"parameters need processing: {sorted(compiled._bind_processors)}")
+            state = compiled.construct_expanded_state(params)
+            constants = {k: v for k, v in state.parameters.items() if k not in params}
+            entry = (state.statement, tuple(state.positiontup or ()), constants)
+            if len(self._texts) < self.MAX_TEXTS:
+                self._texts[key] = entry
+        sql, names, constants = entry
+        return sql, [params[name] if name in params else constants[name] for name in names]
+
+
+async def fetch_compiled(
+    conn: AsyncConnection, statement: Compiled, params: dict[str, Any]
+) -> list[Row]:
+    """Run a :class:`Compiled` statement with named parameters and return its rows."""
+    sql, values = statement.render(conn.dialect, params)
+    return await fetch(conn, sql, values)
+
+
 #: Called with each statement's SQL before it runs (tests count statements with this).
 observers: list[StatementObserver] = []
 

@@ -37,7 +37,7 @@ from courtyard.domain.messages import (
     PageRequest,
     ReactionGroup,
 )
-from courtyard.storage.driver import Portable, fetch
+from courtyard.storage.driver import Compiled, Portable, fetch, fetch_compiled
 from courtyard.storage.repositories._base import (
     Repository,
     dump_ids,
@@ -331,8 +331,10 @@ class MessageRepository(Repository):
             statement, probe, seq = statements.before_page, statements.at_or_after, request.before
         else:
             statement, probe, seq = statements.latest_page, None, 0
-        result = await self.conn.execute(
-            statement, {"scope_id": scope_id, "seq": seq, "n": limit + 1, "viewer_id": viewer_id}
+        result = await fetch_compiled(
+            self.conn,
+            statement,
+            {"scope_id": scope_id, "seq": seq, "n": limit + 1, "viewer_id": viewer_id},
         )
         rows: list[Any] = []
         extras: list[Any] = []
@@ -881,9 +883,9 @@ class _PageStatements:
     ``extras`` takes ``low`` and ``high``, the window's first and last seq.
     """
 
-    latest_page: Any
-    before_page: Any
-    after_page: Any
+    latest_page: Compiled
+    before_page: Compiled
+    after_page: Compiled
     before: Select[Any]
     from_: Select[Any]
     at_or_before: Select[Any]
@@ -905,12 +907,18 @@ class _PageStatements:
         window = scope & messages.c.seq.between(bindparam("low"), bindparam("high"))
         gate = not thread
         return cls(
-            latest_page=_page_statement(scope, None, True, None, gate),
-            before_page=_page_statement(
-                scope, messages.c.seq < seq, True, scope & (messages.c.seq >= seq), gate
+            latest_page=Compiled(_page_statement(scope, None, True, None, gate), ("n",)),
+            before_page=Compiled(
+                _page_statement(
+                    scope, messages.c.seq < seq, True, scope & (messages.c.seq >= seq), gate
+                ),
+                ("n",),
             ),
-            after_page=_page_statement(
-                scope, messages.c.seq > seq, False, scope & (messages.c.seq <= seq), gate
+            after_page=Compiled(
+                _page_statement(
+                    scope, messages.c.seq > seq, False, scope & (messages.c.seq <= seq), gate
+                ),
+                ("n",),
             ),
             before=base.where(messages.c.seq < seq).order_by(messages.c.seq.desc()).limit(rows),
             from_=base.where(messages.c.seq >= seq).order_by(messages.c.seq).limit(rows),
