@@ -10,6 +10,7 @@ from courtyard.domain.events import Audience, ReadMarkerMoved
 from courtyard.domain.users import Actor
 from courtyard.services.access import access_channel, access_message
 from courtyard.services.context import ServiceContext
+from courtyard.storage.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +52,10 @@ class Reading:
             target = access.channel.last_seq if seq is None else min(seq, access.channel.last_seq)
             previous = access.membership.last_read_seq
             if target != previous:
-                await uow.channels.set_membership_flags(
-                    channel_id, actor.user_id, last_read_seq=target
-                )
+                await uow.channels.set_last_read(channel_id, actor.user_id, target)
                 audience = Audience(user_ids=(actor.user_id,))
                 is_receipt = target > previous and self.receipts_kept(access.channel)
-                if is_receipt and await self._sends_receipts(actor):
+                if is_receipt and await self._sends_receipts(uow, actor):
                     audience = Audience(channel_id=channel_id, user_ids=(actor.user_id,))
                 uow.outbox.append(
                     ReadMarkerMoved(
@@ -82,9 +81,9 @@ class Reading:
             )
         return Receipts(message_id=message_id, available=True, read_by=readers)
 
-    async def _sends_receipts(self, actor: Actor) -> bool:
+    async def _sends_receipts(self, uow: UnitOfWork, actor: Actor) -> bool:
         if self._ctx.policy.read_receipts == "always":
             return True
-        async with self._ctx.storage.snapshot() as uow:
-            record = await uow.users.get(actor.user_id)
+        # In the marker's own transaction: a second unit of work was a second connection.
+        record = await uow.users.get(actor.user_id)
         return record is not None and record.send_read_receipts

@@ -278,6 +278,11 @@ class ChannelRepository(Repository):
             .values(**flags)
         )
 
+    async def set_last_read(self, channel_id: int, user_id: int, seq: int) -> None:
+        """Move a member's read marker (SQL written once, straight to the driver: a marker
+        moves on every channel a user reads)."""
+        await fetch(self.conn, _SET_LAST_READ, (seq, channel_id, user_id))
+
     async def get_with_membership(
         self, channel_id: int, user_id: int
     ) -> tuple[Channel, Membership | None] | None:
@@ -398,6 +403,9 @@ _CHANNEL_WITH_MEMBERSHIP = (
 
 # Straight to the driver (storage/driver.py): it runs on every event-socket handshake.
 _CHANNEL_IDS_OF = Portable.of("SELECT channel_id FROM memberships WHERE user_id = $1")
+_SET_LAST_READ = Portable.of(
+    "UPDATE memberships SET last_read_seq = $1 WHERE channel_id = $2 AND user_id = $3"
+)
 
 # The sidebar's statements (GET /channels on every page load and reconnect), built once: building
 # the mention-count union per request cost more than running it.
