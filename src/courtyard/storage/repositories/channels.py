@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,37 @@ def _channel(row: Row[Any], member_ids: list[int] | None = None) -> Channel:
         last_message_at=maybe_from_micros(row.last_message_at),
         member_count=row.member_count,
         member_ids=member_ids,
+    )
+
+
+def _channel_from(row: Sequence[Any]) -> Channel:
+    """A channel from a driver row whose first eleven columns are those of
+    ``_CHANNEL_WITH_MEMBERSHIP``."""
+    (
+        channel_id,
+        kind,
+        name,
+        topic,
+        purpose,
+        created_by,
+        created_at,
+        archived_at,
+        last_seq,
+        last_message_at,
+        member_count,
+    ) = row[:11]
+    return Channel(
+        id=channel_id,
+        kind=ChannelKind(kind),
+        name=name,
+        topic=topic,
+        purpose=purpose,
+        created_by=created_by,
+        created_at=from_micros(created_at),
+        archived_at=maybe_from_micros(archived_at),
+        last_seq=last_seq,
+        last_message_at=maybe_from_micros(last_message_at),
+        member_count=member_count,
     )
 
 
@@ -287,23 +318,22 @@ class ChannelRepository(Repository):
         self, channel_id: int, user_id: int
     ) -> tuple[Channel, Membership | None] | None:
         """A channel (without conversation member ids) and the user's membership, one query."""
-        found = await self.conn.execute(
-            _CHANNEL_WITH_MEMBERSHIP, {"channel_id": channel_id, "user_id": user_id}
-        )
-        row = found.first()
-        if row is None:
+        found = await fetch(self.conn, _CHANNEL_WITH_MEMBERSHIP, (channel_id, user_id))
+        if not found:
             return None
+        row = found[0]
+        member_user_id, joined_at, last_read_seq, muted, starred = row[11:16]
         membership = None
-        if row.member_user_id is not None:
+        if member_user_id is not None:
             membership = Membership(
                 channel_id=channel_id,
                 user_id=user_id,
-                joined_at=from_micros(row.joined_at),
-                last_read_seq=row.last_read_seq,
-                muted=bool(row.muted),
-                starred=bool(row.starred),
+                joined_at=from_micros(joined_at),
+                last_read_seq=last_read_seq,
+                muted=bool(muted),
+                starred=bool(starred),
             )
-        return _channel(row), membership
+        return _channel_from(row), membership
 
     async def channel_ids_of(self, user_id: int) -> set[int]:
         """The ids of every channel the user is a member of (one index read per handshake)."""
@@ -381,23 +411,14 @@ class ChannelRepository(Repository):
 
 # Every read and every send checks access with this statement: built once, so a request does
 # not pay for constructing it and computing its cache key.
-_CHANNEL_WITH_MEMBERSHIP = (
-    select(
-        channels,
-        memberships.c.user_id.label("member_user_id"),
-        memberships.c.joined_at,
-        memberships.c.last_read_seq,
-        memberships.c.muted,
-        memberships.c.starred,
-    )
-    .outerjoin(
-        memberships,
-        and_(
-            memberships.c.channel_id == channels.c.id,
-            memberships.c.user_id == bindparam("user_id"),
-        ),
-    )
-    .where(channels.c.id == bindparam("channel_id"))
+# Every access check reads this (services/access.py): SQL written once, straight to the driver.
+# The channel's columns come first, in ``_channel_from``'s order.
+_CHANNEL_WITH_MEMBERSHIP = Portable.of(
+    "SELECT c.id, c.kind, c.name, c.topic, c.purpose, c.created_by, c.created_at, "
+    "c.archived_at, c.last_seq, c.last_message_at, c.member_count, "
+    "m.user_id, m.joined_at, m.last_read_seq, m.muted, m.starred "
+    "FROM channels AS c LEFT JOIN memberships AS m ON m.channel_id = c.id AND m.user_id = $2 "
+    "WHERE c.id = $1"
 )
 
 
