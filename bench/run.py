@@ -1072,13 +1072,7 @@ class Bench:
             channels.append(await self.add_channel(install, f"ingest{i}", [install.user_ids[i]]))
         tokens = install.tokens[:count]
         before = self._count_messages(install, channels)
-        profile = None
-        if self.profile:
-            profile = asyncio.create_task(
-                self.py_spy(
-                    install.pids[0], sizes.s6_seconds, f"profile-s6-{install.backend}", gil=True
-                )
-            )
+        profile = self._profile_task(install, f"profile-s6-{install.backend}")
         with Window(install.pids, self.load_pids) as window:
             closed = await self.pub.call(
                 {
@@ -1150,16 +1144,7 @@ class Bench:
         assert self.pub is not None
         window = SOCKET_SEND_WINDOW
         before = self._count_messages(install, channels)
-        profile = None
-        if self.profile:
-            profile = asyncio.create_task(
-                self.py_spy(
-                    install.pids[0],
-                    sizes.s6_seconds,
-                    f"profile-s6-socket-{install.backend}",
-                    gil=True,
-                )
-            )
+        profile = self._profile_task(install, f"profile-s6-socket-{install.backend}")
         command = {
             "cmd": "socket_publish",
             "ports": install.ports,
@@ -1224,8 +1209,8 @@ class Bench:
         return result
 
     def _profile_task(self, install: Install, name: str) -> asyncio.Task[Any] | None:
-        """py-spy on the install's first server for one S6 phase (the open loop at half load
-        is profiled on its own: its frames arrive one at a time, unlike the closed loop's)."""
+        """py-spy on the install's first server for one S6 phase (each loop is profiled on its
+        own: the open loop's frames arrive one at a time, unlike the closed loop's)."""
         if not self.profile:
             return None
         return asyncio.create_task(

@@ -14,6 +14,10 @@ begun and ended by SQLAlchemy as before.
 - Anything else (the threaded aiosqlite engine used for heavy reads): through
   ``exec_driver_sql``, so callers need not know which connection they hold.
 
+SQL comes as text (``?`` or ``$n``), as :class:`Portable` (one text for both databases), or as
+:class:`Compiled` (a Core statement compiled once per database, for statements too large to
+write twice, such as the history page).
+
 Unique-constraint failures become :class:`UniqueViolation`, as they do through SQLAlchemy.
 Observers (the test suite's statement counter) see every statement, as SQLAlchemy's
 ``before_cursor_execute`` would show them.

@@ -18,25 +18,27 @@ from courtyard.storage.timestamps import from_micros, maybe_from_micros, to_micr
 
 
 def _channel(row: Row[Any], member_ids: list[int] | None = None) -> Channel:
-    return Channel(
-        id=row.id,
-        kind=ChannelKind(row.kind),
-        name=row.name,
-        topic=row.topic,
-        purpose=row.purpose,
-        created_by=row.created_by,
-        created_at=from_micros(row.created_at),
-        archived_at=maybe_from_micros(row.archived_at),
-        last_seq=row.last_seq,
-        last_message_at=maybe_from_micros(row.last_message_at),
-        member_count=row.member_count,
-        member_ids=member_ids,
+    return _channel_from(
+        (
+            row.id,
+            row.kind,
+            row.name,
+            row.topic,
+            row.purpose,
+            row.created_by,
+            row.created_at,
+            row.archived_at,
+            row.last_seq,
+            row.last_message_at,
+            row.member_count,
+        ),
+        member_ids,
     )
 
 
-def _channel_from(row: Sequence[Any]) -> Channel:
-    """A channel from a driver row whose first eleven columns are those of
-    ``_CHANNEL_WITH_MEMBERSHIP``."""
+def _channel_from(row: Sequence[Any], member_ids: list[int] | None = None) -> Channel:
+    """A channel from a row whose first eleven columns are those of
+    ``_CHANNEL_WITH_MEMBERSHIP`` (a driver row, or :func:`_channel`'s tuple)."""
     (
         channel_id,
         kind,
@@ -62,6 +64,7 @@ def _channel_from(row: Sequence[Any]) -> Channel:
         last_seq=last_seq,
         last_message_at=maybe_from_micros(last_message_at),
         member_count=member_count,
+        member_ids=member_ids,
     )
 
 
