@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from courtyard.storage.engine import Database
 from courtyard.storage.schema import channels, messages
@@ -150,7 +150,18 @@ async def fill(
     now_us = int(time.time() * 1e6) - total * 1000
     started = time.monotonic()
     written = 0
+    first_id = None
     try:
+        if database.is_sqlite:
+            # SQLite's messages table has no rowid (migration 0006): ids are given, as the
+            # message repository gives them.
+            async with database.read() as conn:
+                first_id = (
+                    1
+                    + (
+                        await conn.execute(select(func.coalesce(func.max(messages.c.id), 0)))
+                    ).scalar_one()
+                )
         while written < total:
             rows = []
             for i in range(written, min(total, written + batch)):
@@ -158,6 +169,7 @@ async def fill(
                 seqs[channel_id] += 1
                 rows.append(
                     {
+                        **({} if first_id is None else {"id": first_id + i}),
                         "channel_id": channel_id,
                         "seq": seqs[channel_id],
                         "sender_id": sender_ids[i % len(sender_ids)],

@@ -17,9 +17,11 @@ from courtyard.services.search import search_document
 from courtyard.storage import migrate
 from courtyard.storage.engine import Database
 from courtyard.storage.repositories import search as search_repository
+from courtyard.storage.repositories.messages import MessageRepository, NewMessage
 from courtyard.storage.repositories.search import SearchRepository, SearchSpec
 from courtyard.storage.repositories.search_syntax import pair_terms, pairs_tsquery, rank_documents
 from courtyard.storage.schema import channels, messages, search_documents, users
+from courtyard.storage.timestamps import from_micros
 from tests.support import DatabaseFactory
 
 NOW = 1_700_000_000_000_000
@@ -52,21 +54,13 @@ async def _fill(database: Database, texts: dict[str, list[str]]) -> dict[str, in
                 )
             ).scalar_one()
             ids[name] = channel_id
-            for seq, line in enumerate(lines, start=1):
-                await conn.execute(
-                    insert(messages).values(
-                        channel_id=channel_id,
-                        seq=seq,
-                        sender_id=user_id,
-                        text=line,
-                        created_at=NOW + seq,
-                        version=1,
-                        reply_count=0,
-                        reply_participant_ids="[]",
-                        mentions_channel=False,
-                        mentions_here=False,
-                    )
-                )
+            await MessageRepository(conn).insert_many(
+                [
+                    NewMessage(channel_id, seq, user_id, line, None, None, False, False)
+                    for seq, line in enumerate(lines, start=1)
+                ],
+                now=from_micros(NOW),
+            )
         rows = await conn.execute(select(messages.c.id, messages.c.text))
         await SearchRepository(conn).index([search_document(r.id, r.text) for r in rows])
     ids["user"] = user_id

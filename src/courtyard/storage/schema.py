@@ -165,6 +165,10 @@ memberships = Table(
 )
 Index("ix_memberships_user_id", memberships.c.user_id, memberships.c.channel_id)
 
+# On SQLite this table is stored WITHOUT ROWID under the primary key (channel_id, seq)
+# (migration 0006, ADR 0018): a channel's messages sit together in the file, so a history page
+# reads a few table pages instead of one per message. The metadata keeps PostgreSQL's shape
+# (primary key id); on SQLite the message repository numbers ids itself (``_new_ids``).
 messages = Table(
     "messages",
     metadata,
@@ -405,12 +409,17 @@ SQLITE_ONLY_TABLES = frozenset(
 )
 POSTGRESQL_ONLY_TABLES = frozenset({"search_pairs"})
 POSTGRESQL_ONLY_INDEXES = frozenset({"ix_search_documents_body"})
+# SQLite's messages table is keyed by (channel_id, seq) (migration 0006); its ids are unique
+# through this constraint, where PostgreSQL's primary key on id makes them unique.
+SQLITE_ONLY_CONSTRAINTS = frozenset({"uq_messages_id"})
 
 
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
-    """Alembic filter: leave the dialect-specific search objects above out of comparisons."""
+    """Alembic filter: leave the dialect-specific objects above out of comparisons."""
     if type_ == "table" and name in SQLITE_ONLY_TABLES | POSTGRESQL_ONLY_TABLES:
+        return False
+    if type_ == "unique_constraint" and name in SQLITE_ONLY_CONSTRAINTS:
         return False
     return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)

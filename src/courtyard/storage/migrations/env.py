@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -14,6 +15,14 @@ config = context.config
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # SQLite changes a table by copying it and dropping the old one (Alembic's batch mode,
+        # migration 0006). With foreign keys on, the drop first deletes every row and cascades
+        # to the tables that reference it. The pragma only works outside a transaction, so it
+        # goes straight to the driver before Alembic begins one; this connection is closed
+        # when the migration ends, and the server's own connections turn the keys back on.
+        driver: Any = connection.connection.driver_connection
+        driver.raw.execute("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=metadata,

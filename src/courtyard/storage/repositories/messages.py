@@ -102,6 +102,11 @@ _NEW_MESSAGE_COLUMNS = (
     "mentions_here",
     "client_message_id",
 )
+# SQLite's messages table has no rowid to number new rows by (migration 0006), so the
+# repository numbers them the way SQLite numbered rowids: the largest id plus one. The write
+# transaction holds SQLite's only write lock (BEGIN IMMEDIATE), so no other writer can take
+# the same ids; the unique index on id answers this from its last entry.
+_LARGEST_ID = "SELECT coalesce(max(id), 0) FROM messages"
 _NEW_MESSAGE_PG_TYPES = (
     "bigint",
     "bigint",
@@ -144,12 +149,23 @@ def _record(row: Row[Any]) -> MessageRecord:
 class MessageRepository(Repository):
     """Reads and writes of ``messages`` and the tables hanging off it."""
 
+    async def _new_ids(self, count: int) -> list[int] | None:
+        """Ids for ``count`` new messages on SQLite; None on PostgreSQL (its identity
+        column numbers rows)."""
+        if self.conn.dialect.name != "sqlite":
+            return None
+        largest = int((await fetch(self.conn, _LARGEST_ID, ()))[0][0])
+        return list(range(largest + 1, largest + 1 + count))
+
     async def insert(self, new: NewMessage, *, now: datetime) -> int:
         """Store a message; UniqueViolation if (sender, client_message_id) was used already."""
+        ids = await self._new_ids(1)
+        values = {} if ids is None else {"id": ids[0]}
         result = await translating_unique(
             self.conn.execute(
                 messages.insert()
                 .values(
+                    **values,
                     channel_id=new.channel_id,
                     seq=new.seq,
                     sender_id=new.sender_id,
@@ -174,30 +190,30 @@ class MessageRepository(Repository):
         UniqueViolation if any (sender, client_message_id) was used already.
         """
         stamp = to_micros(now)
-        return await translating_unique(
-            insert_returning_ids(
-                self.conn,
-                "messages",
-                _NEW_MESSAGE_COLUMNS,
-                _NEW_MESSAGE_PG_TYPES,
-                [
-                    (
-                        new.channel_id,
-                        new.seq,
-                        new.sender_id,
-                        new.text,
-                        stamp,
-                        1,
-                        new.thread_root_id,
-                        0,
-                        "[]",
-                        new.mentions_channel,
-                        new.mentions_here,
-                        new.client_message_id,
-                    )
-                    for new in news
-                ],
+        ids = await self._new_ids(len(news))
+        rows: list[tuple[object, ...]] = [
+            (
+                new.channel_id,
+                new.seq,
+                new.sender_id,
+                new.text,
+                stamp,
+                1,
+                new.thread_root_id,
+                0,
+                "[]",
+                new.mentions_channel,
+                new.mentions_here,
+                new.client_message_id,
             )
+            for new in news
+        ]
+        columns: tuple[str, ...] = _NEW_MESSAGE_COLUMNS
+        if ids is not None:  # SQLite, which takes no column types: PostgreSQL numbers its own
+            columns = ("id", *columns)
+            rows = [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)]
+        return await translating_unique(
+            insert_returning_ids(self.conn, "messages", columns, _NEW_MESSAGE_PG_TYPES, rows)
         )
 
     async def insert_mention_rows(self, rows: Sequence[dict[str, int]]) -> None:

@@ -1,0 +1,152 @@
+"""SQLite stores each channel's messages together
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-28 17:30:00
+
+On SQLite ``messages`` becomes a ``WITHOUT ROWID`` table whose primary key is
+``(channel_id, seq)``: the rows of one channel sit next to each other in the file, in order,
+so a 50-message history page reads two or three table pages instead of about one page per
+message (the messages of busy channels interleave in arrival order). ``id`` keeps its values
+and its meaning, with a unique index (``uq_messages_id``) for lookups and foreign keys; new
+ids are numbered by the message repository as SQLite numbered rowids (the largest plus one).
+ADR 0018 has the measurements. PostgreSQL is unchanged: its heap is not ordered by any key.
+
+The table is rebuilt by copying every row in ``(channel_id, seq)`` order, so the upgrade
+needs free disk space about the size of the messages table, and takes about a minute per
+10M messages. It must run with foreign keys off (``migrations/env.py`` does that): with them
+on, dropping the old table would first delete its rows and cascade to reactions, mentions,
+versions and search documents.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+log = logging.getLogger("alembic.runtime.migration")
+
+COLUMNS = (
+    "id, channel_id, seq, sender_id, text, created_at, edited_at, version, deleted_at, "
+    "deleted_by, thread_root_id, reply_count, last_reply_at, reply_participant_ids, "
+    "pinned_at, pinned_by, mentions_channel, mentions_here, client_message_id"
+)
+
+CREATE = """
+CREATE TABLE messages_by_channel (
+    id INTEGER NOT NULL,
+    channel_id INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    sender_id INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    edited_at BIGINT,
+    version INTEGER NOT NULL,
+    deleted_at BIGINT,
+    deleted_by INTEGER,
+    thread_root_id INTEGER,
+    reply_count INTEGER NOT NULL,
+    last_reply_at BIGINT,
+    reply_participant_ids TEXT NOT NULL,
+    pinned_at BIGINT,
+    pinned_by INTEGER,
+    mentions_channel BOOLEAN NOT NULL,
+    mentions_here BOOLEAN NOT NULL,
+    client_message_id VARCHAR(64),
+    CONSTRAINT pk_messages PRIMARY KEY (channel_id, seq),
+    CONSTRAINT uq_messages_channel_id_seq UNIQUE (channel_id, seq),
+    CONSTRAINT uq_messages_id UNIQUE (id),
+    CONSTRAINT fk_messages_channel_id_channels FOREIGN KEY(channel_id)
+        REFERENCES channels (id) ON DELETE CASCADE,
+    CONSTRAINT fk_messages_deleted_by_users FOREIGN KEY(deleted_by) REFERENCES users (id),
+    CONSTRAINT fk_messages_pinned_by_users FOREIGN KEY(pinned_by) REFERENCES users (id),
+    CONSTRAINT fk_messages_sender_id_users FOREIGN KEY(sender_id) REFERENCES users (id),
+    CONSTRAINT fk_messages_thread_root_id_messages FOREIGN KEY(thread_root_id)
+        REFERENCES messages (id),
+    CONSTRAINT uq_messages_sender_id_client_message_id UNIQUE (sender_id, client_message_id)
+) WITHOUT ROWID
+"""
+
+# The old table as migration 0001 created it (for the downgrade).
+CREATE_WITH_ROWID = """
+CREATE TABLE messages_by_id (
+    id INTEGER NOT NULL,
+    channel_id INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    sender_id INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    edited_at BIGINT,
+    version INTEGER NOT NULL,
+    deleted_at BIGINT,
+    deleted_by INTEGER,
+    thread_root_id INTEGER,
+    reply_count INTEGER NOT NULL,
+    last_reply_at BIGINT,
+    reply_participant_ids TEXT NOT NULL,
+    pinned_at BIGINT,
+    pinned_by INTEGER,
+    mentions_channel BOOLEAN NOT NULL,
+    mentions_here BOOLEAN NOT NULL,
+    client_message_id VARCHAR(64),
+    CONSTRAINT pk_messages PRIMARY KEY (id),
+    CONSTRAINT fk_messages_channel_id_channels FOREIGN KEY(channel_id)
+        REFERENCES channels (id) ON DELETE CASCADE,
+    CONSTRAINT fk_messages_deleted_by_users FOREIGN KEY(deleted_by) REFERENCES users (id),
+    CONSTRAINT fk_messages_pinned_by_users FOREIGN KEY(pinned_by) REFERENCES users (id),
+    CONSTRAINT fk_messages_sender_id_users FOREIGN KEY(sender_id) REFERENCES users (id),
+    CONSTRAINT fk_messages_thread_root_id_messages FOREIGN KEY(thread_root_id)
+        REFERENCES messages (id),
+    CONSTRAINT uq_messages_channel_id_seq UNIQUE (channel_id, seq),
+    CONSTRAINT uq_messages_sender_id_client_message_id UNIQUE (sender_id, client_message_id)
+)
+"""
+
+INDEXES = (
+    "CREATE INDEX ix_messages_channel_top_level ON messages (channel_id, seq) "
+    "WHERE thread_root_id IS NULL",
+    "CREATE INDEX ix_messages_pinned ON messages (channel_id, pinned_at) "
+    "WHERE pinned_at IS NOT NULL",
+    "CREATE INDEX ix_messages_thread ON messages (thread_root_id, seq) "
+    "WHERE thread_root_id IS NOT NULL",
+)
+
+
+def _rebuild(create: str, new_name: str, order: str) -> None:
+    bind = op.get_bind()
+    if bind.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        raise RuntimeError(
+            "migration 0006 must run with SQLite's foreign keys off: dropping the old "
+            "messages table would cascade to reactions and mentions (run `courtyard migrate`)"
+        )
+    started = time.monotonic()
+    before = bind.exec_driver_sql("SELECT count(*) FROM messages").scalar()
+    op.execute(create)
+    op.execute(
+        f"INSERT INTO {new_name} ({COLUMNS}) SELECT {COLUMNS} FROM messages ORDER BY {order}"  # noqa: S608
+    )
+    after = bind.exec_driver_sql(f"SELECT count(*) FROM {new_name}").scalar()  # noqa: S608
+    if after != before:
+        raise RuntimeError(f"copied {after} of {before} messages; nothing was changed")
+    op.execute("DROP TABLE messages")
+    op.execute(f"ALTER TABLE {new_name} RENAME TO messages")
+    for statement in INDEXES:
+        op.execute(statement)
+    log.info("rebuilt messages (%d rows) in %.1f s", before, time.monotonic() - started)
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        _rebuild(CREATE, "messages_by_channel", "channel_id, seq")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        _rebuild(CREATE_WITH_ROWID, "messages_by_id", "id")

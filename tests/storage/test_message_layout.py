@@ -1,0 +1,201 @@
+"""How messages are stored: on SQLite by (channel_id, seq) without a rowid (migration 0006),
+with ids numbered by the repository; upgrading and downgrading keep every row and every row
+that hangs off a message (foreign keys are off while migrating, or the drop would cascade)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+
+from courtyard.storage import migrate
+from courtyard.storage.engine import Database
+from courtyard.storage.errors import UniqueViolation
+from courtyard.storage.repositories.messages import MessageRepository, NewMessage
+from courtyard.storage.schema import channels, mentions, messages, reactions, users
+from tests.support import DatabaseFactory
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+STAMP = 1_700_000_000_000_000
+
+
+async def _channels_and_user(database: Database) -> tuple[int, int, int]:
+    async with database.write() as conn:
+        user_id = (
+            await conn.execute(
+                insert(users)
+                .values(
+                    username="layout",
+                    display_name="Layout",
+                    role="member",
+                    created_at=STAMP,
+                    updated_at=STAMP,
+                    credentials_changed_at=STAMP,
+                )
+                .returning(users.c.id)
+            )
+        ).scalar_one()
+        ids = []
+        for name in ("north", "south"):
+            ids.append(
+                (
+                    await conn.execute(
+                        insert(channels)
+                        .values(kind="public", name=name, name_key=name, created_at=STAMP)
+                        .returning(channels.c.id)
+                    )
+                ).scalar_one()
+            )
+    return ids[0], ids[1], user_id
+
+
+def _message(channel_id: int, seq: int, user_id: int, client_id: str | None = None) -> NewMessage:
+    return NewMessage(channel_id, seq, user_id, f"line {seq}", None, client_id, False, False)
+
+
+async def _store_interleaved(database: Database, north: int, south: int, user: int) -> list[int]:
+    """Six messages, alternating channels, one at a time and then as a batch."""
+    async with database.write() as conn:
+        repo = MessageRepository(conn)
+        ids = [await repo.insert(_message(north, 1, user), now=NOW)]
+        ids.append(await repo.insert(_message(south, 1, user), now=NOW))
+        ids += await repo.insert_many(
+            [
+                _message(north, 2, user, "n2"),
+                _message(south, 2, user, "s2"),
+                _message(north, 3, user, "n3"),
+                _message(south, 3, user),
+            ],
+            now=NOW,
+        )
+    return ids
+
+
+async def test_ids_follow_arrival_and_pages_follow_the_channel(databases: DatabaseFactory) -> None:
+    database = Database(await databases.create())
+    try:
+        north, south, user = await _channels_and_user(database)
+        ids = await _store_interleaved(database, north, south, user)
+        # Ids rise in the order messages arrived, across channels, on both databases.
+        assert ids == sorted(ids)
+        assert len(set(ids)) == 6
+        async with database.read() as conn:
+            rows = (
+                await conn.execute(select(messages.c.id, messages.c.channel_id, messages.c.seq))
+            ).all()
+            by_id = {row.id: (row.channel_id, row.seq) for row in rows}
+            assert [by_id[i] for i in ids] == [
+                (north, 1),
+                (south, 1),
+                (north, 2),
+                (south, 2),
+                (north, 3),
+                (south, 3),
+            ]
+            if database.is_sqlite:
+                table_sql = (
+                    await conn.execute(
+                        text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :n"),
+                        {"n": "messages"},
+                    )
+                ).scalar_one()
+                assert "WITHOUT ROWID" in table_sql
+                assert "PRIMARY KEY (channel_id, seq)" in table_sql
+                # Stored order is the channel's order, whatever the arrival order was.
+                stored = (
+                    await conn.execute(text("SELECT channel_id, seq FROM messages"))
+                ).all()
+                assert [tuple(row) for row in stored] == sorted(tuple(row) for row in stored)
+    finally:
+        await database.dispose()
+
+
+async def test_a_new_id_is_never_one_in_use(databases: DatabaseFactory) -> None:
+    database = Database(await databases.create())
+    try:
+        north, south, user = await _channels_and_user(database)
+        first = await _store_interleaved(database, north, south, user)
+        async with database.write() as conn:
+            # Delete a message in the middle: the next id is still above every id in use.
+            await conn.execute(messages.delete().where(messages.c.id == first[2]))
+            later = await MessageRepository(conn).insert(_message(north, 4, user), now=NOW)
+        assert later > max(first)
+    finally:
+        await database.dispose()
+
+
+async def _counts(database: Database) -> tuple[int, int, int, list[tuple[int, int, int]]]:
+    async with database.read() as conn:
+        reaction_count = (await conn.execute(select(func.count()).select_from(reactions))).scalar()
+        mention_count = (await conn.execute(select(func.count()).select_from(mentions))).scalar()
+        message_count = (await conn.execute(select(func.count()).select_from(messages))).scalar()
+        rows = (
+            await conn.execute(
+                select(messages.c.id, messages.c.channel_id, messages.c.seq).order_by(
+                    messages.c.id
+                )
+            )
+        ).all()
+    return (
+        int(reaction_count or 0),
+        int(mention_count or 0),
+        int(message_count or 0),
+        [tuple(row) for row in rows],
+    )
+
+
+async def test_upgrade_and_downgrade_keep_messages_and_what_hangs_off_them(
+    databases: DatabaseFactory,
+) -> None:
+    url = await databases.create()
+    await asyncio.to_thread(command.downgrade, migrate._config(url), "0005")
+    database = Database(url)
+    try:
+        north, south, user = await _channels_and_user(database)
+        ids = await _store_interleaved(database, north, south, user)
+        async with database.write() as conn:
+            await conn.execute(
+                insert(reactions),
+                [
+                    {"message_id": i, "emoji": "+1", "user_id": user, "created_at": STAMP}
+                    for i in ids
+                ],
+            )
+            await conn.execute(
+                insert(mentions),
+                [{"message_id": ids[0], "user_id": user, "channel_id": north, "seq": 1}],
+            )
+        before = await _counts(database)
+        assert before[:3] == (6, 1, 6)
+        await database.dispose()
+
+        await migrate.upgrade_async(url)
+        database = Database(url)
+        assert await _counts(database) == before
+        async with database.write() as conn:
+            new_id = await MessageRepository(conn).insert(_message(south, 4, user), now=NOW)
+        assert new_id == max(ids) + 1
+        # The rebuilt table still has its keys: a reaction needs a message, a seq is taken once.
+        with pytest.raises(IntegrityError):
+            async with database.write() as conn:
+                await conn.execute(
+                    insert(reactions).values(
+                        message_id=new_id + 100, emoji="x", user_id=user, created_at=STAMP
+                    )
+                )
+        with pytest.raises(UniqueViolation):
+            async with database.write() as conn:
+                await MessageRepository(conn).insert(_message(south, 4, user), now=NOW)
+        await database.dispose()
+
+        await asyncio.to_thread(command.downgrade, migrate._config(url), "0005")
+        database = Database(url)
+        after = await _counts(database)
+        assert after[:3] == (6, 1, 7)
+        assert after[3] == [*before[3], (new_id, south, 4)]
+    finally:
+        await database.dispose()
