@@ -106,9 +106,7 @@ async def test_ids_follow_arrival_and_pages_follow_the_channel(databases: Databa
                 assert "WITHOUT ROWID" in table_sql
                 assert "PRIMARY KEY (channel_id, seq)" in table_sql
                 # Stored order is the channel's order, whatever the arrival order was.
-                stored = (
-                    await conn.execute(text("SELECT channel_id, seq FROM messages"))
-                ).all()
+                stored = (await conn.execute(text("SELECT channel_id, seq FROM messages"))).all()
                 assert [tuple(row) for row in stored] == sorted(tuple(row) for row in stored)
     finally:
         await database.dispose()
@@ -135,9 +133,7 @@ async def _counts(database: Database) -> tuple[int, int, int, list[tuple[int, in
         message_count = (await conn.execute(select(func.count()).select_from(messages))).scalar()
         rows = (
             await conn.execute(
-                select(messages.c.id, messages.c.channel_id, messages.c.seq).order_by(
-                    messages.c.id
-                )
+                select(messages.c.id, messages.c.channel_id, messages.c.seq).order_by(messages.c.id)
             )
         ).all()
     return (
