@@ -1,6 +1,7 @@
 """How messages are stored: on SQLite by (channel_id, seq) without a rowid (migration 0006),
-with ids numbered by the repository; upgrading and downgrading keep every row and every row
-that hangs off a message (foreign keys are off while migrating, or the drop would cascade)."""
+with ids numbered by the repository and never reused. Upgrading and downgrading keep every row
+and every row that hangs off a message (foreign keys are off while migrating, or the drop would
+cascade)."""
 
 from __future__ import annotations
 
@@ -112,16 +113,20 @@ async def test_ids_follow_arrival_and_pages_follow_the_channel(databases: Databa
         await database.dispose()
 
 
-async def test_a_new_id_is_never_one_in_use(databases: DatabaseFactory) -> None:
+async def test_an_id_is_never_given_out_twice(databases: DatabaseFactory) -> None:
     database = Database(await databases.create())
     try:
         north, south, user = await _channels_and_user(database)
         first = await _store_interleaved(database, north, south, user)
         async with database.write() as conn:
-            # Delete a message in the middle: the next id is still above every id in use.
-            await conn.execute(messages.delete().where(messages.c.id == first[2]))
+            # Deleting the newest messages does not free their ids (SQLite's rowids did).
+            await conn.execute(messages.delete().where(messages.c.id.in_(first[-2:])))
             later = await MessageRepository(conn).insert(_message(north, 4, user), now=NOW)
-        assert later > max(first)
+            batch = await MessageRepository(conn).insert_many(
+                [_message(south, 4, user), _message(north, 5, user)], now=NOW
+            )
+        assert later == max(first) + 1
+        assert batch == [later + 1, later + 2]
     finally:
         await database.dispose()
 
@@ -152,8 +157,31 @@ async def test_upgrade_and_downgrade_keep_messages_and_what_hangs_off_them(
     database = Database(url)
     try:
         north, south, user = await _channels_and_user(database)
-        ids = await _store_interleaved(database, north, south, user)
+        ids = []
         async with database.write() as conn:
+            # Stored as revision 0005 stored them: the database numbers the rows.
+            for seq in (1, 2, 3):
+                for channel_id in (north, south):
+                    ids.append(
+                        (
+                            await conn.execute(
+                                insert(messages)
+                                .values(
+                                    channel_id=channel_id,
+                                    seq=seq,
+                                    sender_id=user,
+                                    text=f"line {seq}",
+                                    created_at=STAMP,
+                                    version=1,
+                                    reply_count=0,
+                                    reply_participant_ids="[]",
+                                    mentions_channel=False,
+                                    mentions_here=False,
+                                )
+                                .returning(messages.c.id)
+                            )
+                        ).scalar_one()
+                    )
             await conn.execute(
                 insert(reactions),
                 [

@@ -168,7 +168,8 @@ Index("ix_memberships_user_id", memberships.c.user_id, memberships.c.channel_id)
 # On SQLite this table is stored WITHOUT ROWID under the primary key (channel_id, seq)
 # (migration 0006, ADR 0018): a channel's messages sit together in the file, so a history page
 # reads a few table pages instead of one per message. The metadata keeps PostgreSQL's shape
-# (primary key id); on SQLite the message repository numbers ids itself (``_new_ids``).
+# (primary key id); on SQLite the message repository numbers ids itself (``_new_ids``, from
+# the SQLite-only ``message_id_counter``).
 messages = Table(
     "messages",
     metadata,
@@ -395,9 +396,10 @@ login_attempts = Table(
     Column("locked_until", BigInteger, nullable=True),
 )
 
-# Objects only one database has, created by migrations 0002 and 0005 and invisible to
-# SQLAlchemy's metadata: SQLite's FTS5 table (with its shadow tables), PostgreSQL's GIN index
-# and its table of adjacent word pairs (``search_pairs``, see repositories.search).
+# Objects only one database has, created by migrations 0002, 0005 and 0006 and invisible to
+# SQLAlchemy's metadata: SQLite's FTS5 table (with its shadow tables) and its message id
+# counter, PostgreSQL's GIN index and its table of adjacent word pairs (``search_pairs``, see
+# repositories.search).
 SQLITE_ONLY_TABLES = frozenset(
     {
         "search_fts",
@@ -405,6 +407,7 @@ SQLITE_ONLY_TABLES = frozenset(
         "search_fts_idx",
         "search_fts_docsize",
         "search_fts_config",
+        "message_id_counter",
     }
 )
 POSTGRESQL_ONLY_TABLES = frozenset({"search_pairs"})

@@ -102,11 +102,15 @@ _NEW_MESSAGE_COLUMNS = (
     "mentions_here",
     "client_message_id",
 )
-# SQLite's messages table has no rowid to number new rows by (migration 0006), so the
-# repository numbers them the way SQLite numbered rowids: the largest id plus one. The write
-# transaction holds SQLite's only write lock (BEGIN IMMEDIATE), so no other writer can take
-# the same ids; the unique index on id answers this from its last entry.
-_LARGEST_ID = "SELECT coalesce(max(id), 0) FROM messages"
+# SQLite's messages table has no rowid to number new rows by (migration 0006): the repository
+# takes ids from ``message_id_counter``, the highest id ever given out, so an id is never used
+# twice, not even after the newest message is deleted. The write transaction holds SQLite's
+# only write lock (BEGIN IMMEDIATE), so no other writer can take the same ids. The counter
+# also never falls behind a row stored some other way (max(id) from the unique index).
+_TAKE_IDS = (
+    "UPDATE message_id_counter SET last_id = max(last_id, "
+    "(SELECT coalesce(max(id), 0) FROM messages)) + ? RETURNING last_id"
+)
 _NEW_MESSAGE_PG_TYPES = (
     "bigint",
     "bigint",
@@ -154,8 +158,8 @@ class MessageRepository(Repository):
         column numbers rows)."""
         if self.conn.dialect.name != "sqlite":
             return None
-        largest = int((await fetch(self.conn, _LARGEST_ID, ()))[0][0])
-        return list(range(largest + 1, largest + 1 + count))
+        last = int((await fetch(self.conn, _TAKE_IDS, (count,)))[0][0])
+        return list(range(last - count + 1, last + 1))
 
     async def insert(self, new: NewMessage, *, now: datetime) -> int:
         """Store a message; UniqueViolation if (sender, client_message_id) was used already."""

@@ -9,7 +9,8 @@ On SQLite ``messages`` becomes a ``WITHOUT ROWID`` table whose primary key is
 so a 50-message history page reads two or three table pages instead of about one page per
 message (the messages of busy channels interleave in arrival order). ``id`` keeps its values
 and its meaning, with a unique index (``uq_messages_id``) for lookups and foreign keys; new
-ids are numbered by the message repository as SQLite numbered rowids (the largest plus one).
+ids are numbered by the message repository from ``message_id_counter``, the highest id ever
+given out, so no id is used twice (SQLite's rowids reused the newest id after a delete).
 ADR 0018 has the measurements. PostgreSQL is unchanged: its heap is not ordered by any key.
 
 The table is rebuilt by copying every row in ``(channel_id, seq)`` order, so the upgrade
@@ -109,6 +110,16 @@ CREATE TABLE messages_by_id (
 )
 """
 
+# The highest message id ever given out, so that ids are never reused, not even the newest one
+# after its message is deleted (SQLite's rowids, largest plus one, would reuse it).
+CREATE_COUNTER = """
+CREATE TABLE message_id_counter (
+    only_row INTEGER NOT NULL CHECK (only_row = 1),
+    last_id INTEGER NOT NULL,
+    CONSTRAINT pk_message_id_counter PRIMARY KEY (only_row)
+)
+"""
+
 INDEXES = (
     "CREATE INDEX ix_messages_channel_top_level ON messages (channel_id, seq) "
     "WHERE thread_root_id IS NULL",
@@ -145,8 +156,14 @@ def _rebuild(create: str, new_name: str, order: str) -> None:
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         _rebuild(CREATE, "messages_by_channel", "channel_id, seq")
+        op.execute(CREATE_COUNTER)
+        op.execute(
+            "INSERT INTO message_id_counter (only_row, last_id) "
+            "SELECT 1, coalesce(max(id), 0) FROM messages"
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TABLE message_id_counter")
         _rebuild(CREATE_WITH_ROWID, "messages_by_id", "id")
