@@ -91,7 +91,9 @@ async def server_later(org: Org, offset: timedelta) -> AsyncIterator[LiveServer]
     """A second server over the same database whose service clock runs ``offset`` ahead."""
     services = build_services(org.server.settings)
     ctx = dataclasses.replace(services.context, clock=lambda: utc_now() + offset)
-    later = LiveServer(Services.build(ctx, services.realtime), org.server.settings)
+    later = LiveServer(
+        Services.build(ctx, services.realtime, files=services.files), org.server.settings
+    )
     await later.start()
     try:
         yield later
