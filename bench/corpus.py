@@ -153,8 +153,8 @@ async def fill(
     first_id = None
     try:
         if database.is_sqlite:
-            # SQLite's messages table has no rowid (migration 0006): ids are given, as the
-            # message repository gives them.
+            # SQLite's messages table has no rowid (migration 0006), so the corpus numbers
+            # its rows from max(id); the repository's id counter steps over them later.
             async with database.read() as conn:
                 first_id = (
                     1
