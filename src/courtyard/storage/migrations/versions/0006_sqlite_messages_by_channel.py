@@ -13,9 +13,9 @@ ids are numbered by the message repository from ``message_id_counter``, the high
 given out, so no id is used twice (SQLite's rowids reused the newest id after a delete).
 ADR 0018 has the measurements. PostgreSQL is unchanged: its heap is not ordered by any key.
 
-The table is rebuilt by copying every row in ``(channel_id, seq)`` order, so the upgrade
-needs free disk space about the size of the messages table, and takes about a minute per
-10M messages. It must run with foreign keys off (``migrations/env.py`` does that): with them
+The table is rebuilt by copying every row in ``(channel_id, seq)`` order, in one
+transaction. On a 2.0 GB database of 10M messages it took 1 min 40 s and needed 5.8 GB of
+free disk at its peak (the new copy, and the write-ahead log holding it until the commit). It must run with foreign keys off (``migrations/env.py`` does that): with them
 on, dropping the old table would first delete its rows and cascade to reactions, mentions,
 versions and search documents.
 """
