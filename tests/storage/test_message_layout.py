@@ -13,9 +13,11 @@ from alembic import command
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
+from courtyard.domain.messages import PageRequest
 from courtyard.storage import migrate
 from courtyard.storage.engine import Database
 from courtyard.storage.errors import UniqueViolation
+from courtyard.storage.repositories import messages as message_repository
 from courtyard.storage.repositories.messages import MessageRepository, NewMessage
 from courtyard.storage.schema import channels, mentions, messages, reactions, users
 from tests.support import DatabaseFactory
@@ -127,6 +129,56 @@ async def test_an_id_is_never_given_out_twice(databases: DatabaseFactory) -> Non
             )
         assert later == max(first) + 1
         assert batch == [later + 1, later + 2]
+    finally:
+        await database.dispose()
+
+
+async def test_a_channel_page_skips_a_long_thread_through_the_top_level_index(
+    databases: DatabaseFactory,
+) -> None:
+    database = Database(await databases.create())
+    try:
+        north, _, user = await _channels_and_user(database)
+        async with database.write() as conn:
+            repo = MessageRepository(conn)
+            tops = await repo.insert_many(
+                [_message(north, seq, user) for seq in (1, 2, 3)], now=NOW
+            )
+            # The newest 300 messages of the channel are replies in one thread.
+            await repo.insert_many(
+                [
+                    NewMessage(north, seq, user, f"reply {seq}", tops[0], None, False, False)
+                    for seq in range(4, 304)
+                ],
+                now=NOW,
+            )
+        async with database.read() as conn:
+            repo = MessageRepository(conn)
+            _, latest = await repo.channel_page(north, user, PageRequest(limit=2))
+            _, older = await repo.channel_page(north, user, PageRequest(limit=2, before=300))
+            _, newer = await repo.channel_page(north, user, PageRequest(limit=2, after=1))
+            assert [m.id for m in latest.messages] == tops[1:]
+            assert latest.has_more_before and not latest.has_more_after
+            assert [m.id for m in older.messages] == tops[1:]
+            assert [m.id for m in newer.messages] == tops[1:]
+            assert not newer.has_more_after
+            if database.is_sqlite:
+                # Every messages read of a channel page goes through the partial index of
+                # top-level messages, not along the (channel_id, seq) key past every reply.
+                pages = message_repository._CHANNEL_PAGE
+                for statement in (pages.latest_page, pages.before_page, pages.after_page):
+                    sql, values = statement.render(
+                        conn.dialect, {"scope_id": north, "seq": 300, "n": 3, "viewer_id": user}
+                    )
+                    plan = [
+                        str(row[3])
+                        for row in (
+                            await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(values))
+                        )
+                    ]
+                    reads = [step for step in plan if " messages " in f"{step} "]
+                    assert reads, plan
+                    assert all("ix_messages_channel_top_level" in step for step in reads), plan
     finally:
         await database.dispose()
 

@@ -66,14 +66,25 @@ class Compiled:
     an execution costs a dictionary lookup and a list of values. Only for statements whose
     parameters need no type processing (integers and text), checked when first compiled."""
 
-    __slots__ = ("_literal", "_statement", "_texts")
+    __slots__ = ("_literal", "_sqlite_indexed_by", "_statement", "_texts")
 
     #: Rendered texts kept per statement (page sizes are bounded, but keep it bounded anyway).
     MAX_TEXTS = 1024
 
-    def __init__(self, statement: Any, literal: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        statement: Any,
+        literal: tuple[str, ...] = (),
+        *,
+        sqlite_indexed_by: tuple[str, str] | None = None,
+    ) -> None:
         self._statement = statement
         self._literal = literal
+        # (table, index): on SQLite every ``FROM table`` of the statement reads through
+        # ``index`` (``INDEXED BY``; SQLAlchemy's SQLite compiler renders no table hints).
+        # SQLite refuses the statement if the index cannot answer it, so a wrong hint fails
+        # loudly instead of scanning.
+        self._sqlite_indexed_by = sqlite_indexed_by
         self._texts: dict[tuple[Any, ...], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
     def render(self, dialect: Any, params: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -86,7 +97,11 @@ class Compiled:
                 raise TypeError(f"parameters need processing: {sorted(compiled._bind_processors)}")
             state = compiled.construct_expanded_state(params)
             constants = {k: v for k, v in state.parameters.items() if k not in params}
-            entry = (state.statement, tuple(state.positiontup or ()), constants)
+            sql = state.statement
+            if self._sqlite_indexed_by is not None and dialect.name == "sqlite":
+                table, index = self._sqlite_indexed_by
+                sql = re.sub(rf"\bFROM {table}\b", f"FROM {table} INDEXED BY {index}", sql)
+            entry = (sql, tuple(state.positiontup or ()), constants)
             if len(self._texts) < self.MAX_TEXTS:
                 self._texts[key] = entry
         sql, names, constants = entry
