@@ -40,8 +40,8 @@ COLUMNS = (
     "pinned_at, pinned_by, mentions_channel, mentions_here, client_message_id"
 )
 
-CREATE = """
-CREATE TABLE messages_by_channel (
+# The columns and the constraints both layouts share; only the keys differ.
+SHARED = """
     id INTEGER NOT NULL,
     channel_id INTEGER NOT NULL,
     seq BIGINT NOT NULL,
@@ -61,9 +61,6 @@ CREATE TABLE messages_by_channel (
     mentions_channel BOOLEAN NOT NULL,
     mentions_here BOOLEAN NOT NULL,
     client_message_id VARCHAR(64),
-    CONSTRAINT pk_messages PRIMARY KEY (channel_id, seq),
-    CONSTRAINT uq_messages_channel_id_seq UNIQUE (channel_id, seq),
-    CONSTRAINT uq_messages_id UNIQUE (id),
     CONSTRAINT fk_messages_channel_id_channels FOREIGN KEY(channel_id)
         REFERENCES channels (id) ON DELETE CASCADE,
     CONSTRAINT fk_messages_deleted_by_users FOREIGN KEY(deleted_by) REFERENCES users (id),
@@ -71,42 +68,20 @@ CREATE TABLE messages_by_channel (
     CONSTRAINT fk_messages_sender_id_users FOREIGN KEY(sender_id) REFERENCES users (id),
     CONSTRAINT fk_messages_thread_root_id_messages FOREIGN KEY(thread_root_id)
         REFERENCES messages (id),
-    CONSTRAINT uq_messages_sender_id_client_message_id UNIQUE (sender_id, client_message_id)
+    CONSTRAINT uq_messages_channel_id_seq UNIQUE (channel_id, seq),
+    CONSTRAINT uq_messages_sender_id_client_message_id UNIQUE (sender_id, client_message_id),"""
+
+CREATE = f"""
+CREATE TABLE messages_by_channel ({SHARED}
+    CONSTRAINT uq_messages_id UNIQUE (id),
+    CONSTRAINT pk_messages PRIMARY KEY (channel_id, seq)
 ) WITHOUT ROWID
 """
 
 # The old table as migration 0001 created it (for the downgrade).
-CREATE_WITH_ROWID = """
-CREATE TABLE messages_by_id (
-    id INTEGER NOT NULL,
-    channel_id INTEGER NOT NULL,
-    seq BIGINT NOT NULL,
-    sender_id INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    edited_at BIGINT,
-    version INTEGER NOT NULL,
-    deleted_at BIGINT,
-    deleted_by INTEGER,
-    thread_root_id INTEGER,
-    reply_count INTEGER NOT NULL,
-    last_reply_at BIGINT,
-    reply_participant_ids TEXT NOT NULL,
-    pinned_at BIGINT,
-    pinned_by INTEGER,
-    mentions_channel BOOLEAN NOT NULL,
-    mentions_here BOOLEAN NOT NULL,
-    client_message_id VARCHAR(64),
-    CONSTRAINT pk_messages PRIMARY KEY (id),
-    CONSTRAINT fk_messages_channel_id_channels FOREIGN KEY(channel_id)
-        REFERENCES channels (id) ON DELETE CASCADE,
-    CONSTRAINT fk_messages_deleted_by_users FOREIGN KEY(deleted_by) REFERENCES users (id),
-    CONSTRAINT fk_messages_pinned_by_users FOREIGN KEY(pinned_by) REFERENCES users (id),
-    CONSTRAINT fk_messages_sender_id_users FOREIGN KEY(sender_id) REFERENCES users (id),
-    CONSTRAINT fk_messages_thread_root_id_messages FOREIGN KEY(thread_root_id)
-        REFERENCES messages (id),
-    CONSTRAINT uq_messages_channel_id_seq UNIQUE (channel_id, seq),
-    CONSTRAINT uq_messages_sender_id_client_message_id UNIQUE (sender_id, client_message_id)
+CREATE_WITH_ROWID = f"""
+CREATE TABLE messages_by_id ({SHARED}
+    CONSTRAINT pk_messages PRIMARY KEY (id)
 )
 """
 
