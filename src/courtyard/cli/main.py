@@ -29,6 +29,7 @@ app = typer.Typer(
 app.add_typer(admin.app, name="admin")
 app.add_typer(maintenance.files_app, name="files")
 app.add_typer(maintenance.search_app, name="search")
+app.add_typer(maintenance.database_app, name="database")
 app.add_typer(firewall.app, name="firewall")
 app.command("dev-cert")(devcert.dev_cert)
 app.add_typer(audit.app, name="audit")

@@ -11,6 +11,7 @@ from courtyard.services.channels import Channels
 from courtyard.services.context import ServiceContext
 from courtyard.services.conversations import Conversations
 from courtyard.services.files import Files
+from courtyard.services.maintenance import Maintenance
 from courtyard.services.messages import Messages
 from courtyard.services.presence import Presence
 from courtyard.services.reactions import Reactions
@@ -44,6 +45,7 @@ class Services:
     audit: Audit
     two_factor: TwoFactor
     tokens: Tokens
+    maintenance: Maintenance
 
     @classmethod
     def build(
@@ -78,4 +80,5 @@ class Services:
             audit=Audit(ctx),
             two_factor=TwoFactor(ctx, sessions),
             tokens=Tokens(ctx, sessions),
+            maintenance=Maintenance(ctx),
         )
