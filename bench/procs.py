@@ -188,6 +188,27 @@ class Courtyard:
             timeout=120,
         )
 
+    def optimize(self, timeout: float = 3600) -> dict[str, Any]:
+        """``courtyard database optimize --yes``, as an operator runs it: seconds and the
+        steps it reported."""
+        if not self.port:
+            self.port = free_port()
+        started = time.monotonic()
+        done = subprocess.run(
+            [COURTYARD, "database", "optimize", "--yes"],
+            env={**self.env(), "NO_COLOR": "1", "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"database optimize failed: {done.stdout}{done.stderr}")
+        steps = [
+            line.strip() for line in (done.stdout + done.stderr).splitlines() if " in " in line
+        ]
+        return {"seconds": time.monotonic() - started, "steps": steps}
+
     def start(self, timeout: float = 60) -> None:
         if not self.port:
             self.port = free_port()

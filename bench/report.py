@@ -25,6 +25,15 @@ def _status(ok: bool | None) -> str:
     return "PASS" if ok else "MISS"
 
 
+def _after_optimize(value: dict[str, Any], key: str, label: str, digits: int) -> str:
+    """`` (after `database optimize`: p99 … ms …)`` when S7/S8 measured that too. The status
+    stays the figure without it: an installation nobody looks after."""
+    p99 = _get(value, "optimized", key, "p99")
+    if p99 is None:
+        return ""
+    return f" (after `database optimize`: p99 {fmt(p99, digits)} ms {label})"
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per target: the figure measured, the target, pass or miss, and the gap."""
     rows: list[dict[str, Any]] = []
@@ -181,6 +190,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         parts.append(
             f"{key}: p99 {fmt(p99, 2)} ms server-side, {fmt(http_p99, 2)} ms HTTP round trip, "
             f"{fmt(_get(value, 'repository_ms', 'p99'), 2)} ms repository"
+            + _after_optimize(value, "serial_server_ms", "server-side", 2)
         )
         if value["messages"] >= 10_000_000 or results.get("mode") == "short":
             good = (p99 or 1e9) <= 2
@@ -202,7 +212,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         p99 = value["serial_http_ms"].get("p99")
         parts.append(
             f"{key}: p99 {fmt(p99, 1)} ms HTTP, {fmt(_get(value, 'service_ms', 'p99'), 1)} ms"
-            " in-process"
+            " in-process" + _after_optimize(value, "serial_http_ms", "HTTP", 1)
         )
         if value["messages"] >= 1_000_000 or results.get("mode") == "short":
             good = (p99 or 1e9) <= 50
