@@ -107,7 +107,7 @@ def serve(
         int | None, typer.Option(help="Worker processes (overrides server.workers).")
     ] = None,
 ) -> None:
-    """Serve the API (and, later, the web client and event stream)."""
+    """Serve the API, the web client and the event stream."""
     from courtyard.cli.serve import run_server
 
     server_overrides = {
