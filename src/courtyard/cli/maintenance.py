@@ -59,7 +59,20 @@ def reindex(
     async def go() -> int:
         async with ready_services(settings) as services:
             try:
-                return await services.search.reindex(batch=batch)
+                with Progress(
+                    TextColumn("indexing"),
+                    BarColumn(),
+                    TextColumn("{task.fields[indexed]:,} messages"),
+                    TimeElapsedColumn(),
+                    console=console,
+                    transient=True,
+                ) as bar:
+                    task = bar.add_task("reindex", total=None, indexed=0)
+
+                    def report(indexed: int, last_id: int, newest_id: int) -> None:
+                        bar.update(task, completed=last_id, total=newest_id, indexed=indexed)
+
+                    return await services.search.reindex(batch=batch, progress=report)
             finally:
                 await services.files.stop()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -185,15 +185,25 @@ class Search:
             score=score,
         )
 
-    async def reindex(self, *, batch: int = 1000) -> int:
-        """Rebuild the whole index from the messages (after an upgrade); returns how many."""
+    async def reindex(
+        self, *, batch: int = 1000, progress: Callable[[int, int, int], None] | None = None
+    ) -> int:
+        """Rebuild the whole index from the messages (after an upgrade); returns how many.
+
+        ``progress(indexed, last_id, newest_id)`` after each batch: messages indexed so far,
+        and how far through the ids the rebuild is.
+        """
         from courtyard.storage.repositories.files import FileRepository
 
         last_id = 0
         indexed = 0
         async with self._ctx.storage.transaction() as uow:
-            await SearchRepository(uow.conn).clear()
+            index = SearchRepository(uow.conn)
+            await index.clear()
+            newest = await index.last_message_id()
         while True:
+            if progress is not None:
+                progress(indexed, last_id, newest)
             async with self._ctx.storage.transaction() as uow:
                 index = SearchRepository(uow.conn)
                 rows = await index.messages_to_index(after_id=last_id, limit=batch)

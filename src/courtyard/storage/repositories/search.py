@@ -605,6 +605,11 @@ class SearchRepository(Repository):
         )
         return {int(row.id): (row.kind, row.name) for row in rows}
 
+    async def last_message_id(self) -> int:
+        """The newest message id (0 without messages): how far a rebuild has to go."""
+        found = await self.conn.scalar(select(func.max(messages.c.id)))
+        return int(found or 0)
+
     async def messages_to_index(self, *, after_id: int, limit: int) -> list[tuple[int, str]]:
         """(id, text) of live messages after ``after_id``, for a rebuild."""
         rows = await self.conn.execute(
