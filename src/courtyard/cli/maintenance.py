@@ -107,8 +107,8 @@ def optimize(
 
     PostgreSQL: rewrites the messages table in channel order (CLUSTER), so old history pages
     read a few table pages instead of one per message, then refreshes the planner's
-    statistics. The table is locked while it runs: sends and reads wait (49 s for 10M
-    messages on the benchmark machine). SQLite: merges the search index's segments, a few
+    statistics. The table is locked while it runs: sends and reads wait (49-81 s for 10M
+    messages on the benchmark's 2-core VMs). SQLite: merges the search index's segments, a few
     milliseconds of writes at a time; safe while Courtyard runs. Each run is in the audit log.
     """
     from courtyard.cli.main import settings_or_exit
