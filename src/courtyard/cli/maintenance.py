@@ -141,10 +141,16 @@ def optimize(
                     console=console,
                     transient=True,
                 ) as progress:
-                    task = progress.add_task("starting", total=None)
+                    shown, task = "starting", progress.add_task("starting")
 
                     def report(step: str, done: int | None, total: int | None) -> None:
-                        progress.update(task, description=step, completed=done or 0, total=total)
+                        # A new step or phase gets a bar of its own: rich cannot turn a known
+                        # total back into an unknown one.
+                        nonlocal shown, task
+                        if step != shown:
+                            progress.remove_task(task)
+                            shown, task = step, progress.add_task(step, total=total)
+                        progress.update(task, completed=done or 0, total=total)
 
                     steps = await services.maintenance.optimize_database(
                         vacuum=vacuum,

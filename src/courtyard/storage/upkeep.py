@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import sqlite3
 import time
@@ -35,6 +36,8 @@ from typing import Any
 import asyncpg
 
 from courtyard.storage.engine import Database
+
+logger = logging.getLogger(__name__)
 
 #: ``progress(step, done, total)``: called while a step runs; ``total`` is None when unknown.
 #: On SQLite it is called from a worker thread.
@@ -87,17 +90,18 @@ async def optimize(
     report = progress or (lambda _step, _done, _total: None)
     if database.is_sqlite:
         path = database.url.database or ""
-        if not path or path == ":memory:":
-            raise UpkeepRefused("an in-memory database has nothing to optimize")
         return await asyncio.to_thread(_sqlite_steps, path, vacuum, lock_timeout_s, report)
     return await _postgresql_steps(database, vacuum, lock_timeout_s, report)
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 
+# Blocks when CLUSTER scans the heap in order; rows against the planner's row estimate when
+# it walks the index (it chooses), nothing to count while it sorts or rebuilds the indexes.
 _CLUSTER_PROGRESS = (
-    "SELECT phase, heap_blks_scanned, heap_blks_total FROM pg_stat_progress_cluster "
-    "WHERE relid = 'messages'::regclass"
+    "SELECT p.phase, p.heap_blks_scanned, p.heap_blks_total, p.heap_tuples_scanned, "
+    "c.reltuples FROM pg_stat_progress_cluster AS p JOIN pg_class AS c ON c.oid = p.relid "
+    "WHERE p.relid = 'messages'::regclass"
 )
 
 
@@ -112,7 +116,8 @@ async def _postgresql_steps(
         try:
             started = time.perf_counter()
             size = await raw.fetchval("SELECT pg_total_relation_size('messages')")
-            watcher = asyncio.create_task(_watch_cluster(database, report))
+            finished = asyncio.Event()
+            watcher = asyncio.create_task(_watch_cluster(database, report, finished))
             try:
                 await raw.execute(f"CLUSTER messages USING {CLUSTER_INDEX}")
             except asyncpg.LockNotAvailableError:
@@ -121,9 +126,10 @@ async def _postgresql_steps(
                     "transaction holds it; nothing was changed, try again later"
                 ) from None
             finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                # Told to stop, never cancelled: a query cancelled mid-flight would leave its
+                # connection in an unknown state.
+                finished.set()
+                await watcher
             steps.append(
                 StepDone(
                     CLUSTER_STEP,
@@ -151,22 +157,34 @@ async def _postgresql_steps(
     return steps
 
 
-async def _watch_cluster(database: Database, report: ProgressCallback) -> None:
-    """Report CLUSTER's phase and heap blocks from a second connection until cancelled."""
+async def _watch_cluster(
+    database: Database, report: ProgressCallback, finished: asyncio.Event
+) -> None:
+    """Report CLUSTER's phase and heap blocks from a second connection until ``finished``.
+
+    Progress is only for the operator's eyes: if it cannot be read, CLUSTER goes on without it.
+    """
     report(CLUSTER_STEP, None, None)
-    async with database.engine.connect() as conn:
-        raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-        while True:
-            await asyncio.sleep(PROGRESS_INTERVAL_S)
-            row = await raw.fetchrow(_CLUSTER_PROGRESS)
-            if row is not None and row["heap_blks_total"]:
-                report(
-                    f"{CLUSTER_STEP}: {row['phase']}",
-                    int(row["heap_blks_scanned"]),
-                    int(row["heap_blks_total"]),
-                )
-            elif row is not None:
-                report(f"{CLUSTER_STEP}: {row['phase']}", None, None)
+    try:
+        async with database.engine.connect() as conn:
+            raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+            while not finished.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(finished.wait(), PROGRESS_INTERVAL_S)
+                    return
+                row = await raw.fetchrow(_CLUSTER_PROGRESS)
+                if row is None:
+                    continue
+                step = f"{CLUSTER_STEP}: {row['phase']}"
+                if row["heap_blks_total"]:
+                    report(step, int(row["heap_blks_scanned"]), int(row["heap_blks_total"]))
+                elif row["phase"] == "index scanning heap" and row["reltuples"] > 0:
+                    total = int(row["reltuples"])
+                    report(step, min(int(row["heap_tuples_scanned"]), total), total)
+                else:
+                    report(step, None, None)
+    except Exception as exc:  # progress is optional; the CLUSTER itself reports its errors
+        logger.debug("CLUSTER progress unavailable: %s", exc)
 
 
 # --- SQLite ----------------------------------------------------------------------------------
@@ -175,8 +193,8 @@ async def _watch_cluster(database: Database, report: ProgressCallback) -> None:
 def _sqlite_steps(
     path: str, vacuum: bool, lock_timeout_s: float, report: ProgressCallback
 ) -> list[StepDone]:
-    if not Path(path).exists():
-        raise UpkeepRefused(f"no database file at {path}")
+    if not path or not Path(path).is_file():
+        raise UpkeepRefused(f"no database file at {path!r}")
     # ``mode=rw``: never create a database here.
     uri = Path(path).resolve().as_uri() + "?mode=rw"
     conn = sqlite3.connect(uri, uri=True, timeout=lock_timeout_s, isolation_level=None)
