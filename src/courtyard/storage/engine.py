@@ -175,11 +175,11 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, checkpoints: bool) -> None:
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
         "PRAGMA busy_timeout=30000",
-        # Statement journals and RETURNING's rows stay in memory: on disk (the default) they
-        # went to a temporary file once past 64 KiB, and the send path's multi-row inserts
-        # wrote and re-read one on every batch (ADR 0020). VACUUM, the one statement whose
-        # temporary copy is as large as the database, runs on a connection of its own
-        # (storage/upkeep.py) that keeps the default.
+        # Statement journals and sorts stay in memory: on disk (the default) a journal went to
+        # a temporary file once past 64 KiB, and the send path's multi-row statements wrote
+        # one on every batch (ADR 0020). VACUUM, the one statement whose temporary copy is as
+        # large as the database, runs on a connection of its own (storage/upkeep.py) that
+        # keeps the default.
         "PRAGMA temp_store=MEMORY",
     ]
     if checkpoints:
