@@ -168,7 +168,7 @@ async def _watch_cluster(
     try:
         async with database.engine.connect() as conn:
             raw: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-            while not finished.is_set():
+            while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(finished.wait(), PROGRESS_INTERVAL_S)
                     return
