@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 from sqlalchemy import event
 
+from courtyard.api.slowclients import GuardedHttpToolsProtocol
 from courtyard.app import Application, build_application, build_services
 from courtyard.services.registry import Services
 from courtyard.settings import Settings, load_settings
@@ -169,6 +170,7 @@ class LiveServer:
             lifespan="on",
             log_level="warning",
             ws=self.application.ws_protocol,
+            http=GuardedHttpToolsProtocol,  # as `courtyard serve`
             access_log=False,
             log_config=None,
             proxy_headers=False,  # as `courtyard serve`: the firewall decides whom to believe

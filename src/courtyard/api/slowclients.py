@@ -180,4 +180,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         self._disarm()
-        super().handle_websocket_upgrade()
+        protocol = self.ws_protocol_class(  # type: ignore[call-arg, misc]
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        take_request = getattr(protocol, "upgrade_request", None)
+        if take_request is None:
+            super().handle_websocket_upgrade()
+            return
+        # uvicorn would write the parsed request back out as bytes for the WebSocket protocol
+        # to parse again; a protocol that takes it parsed skips both (docs/benchmarks.md, T9).
+        self.connections.discard(self)
+        protocol.connection_made(self.transport)
+        take_request(
+            self.scope["method"], self.url, self.scope["headers"], self.scope["http_version"]
+        )
+        self.transport.set_protocol(protocol)

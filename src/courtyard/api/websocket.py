@@ -26,6 +26,7 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
+from websockets.datastructures import Headers
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
@@ -249,6 +250,31 @@ class EventSocket(asyncio.Protocol):
         self.close(closecodes.GOING_AWAY, "server restarting")
 
     # --- handshake and authentication -----------------------------------------------------
+    def upgrade_request(
+        self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], http_version: str
+    ) -> None:
+        """The upgrade request as uvicorn's HTTP parser read it (api/slowclients.py).
+
+        The checks ``Request.parse`` would make on the raw bytes and the parser has not: an
+        ASCII target, no body. The library's handshake rules (method, version, the WebSocket
+        headers) are applied by ``ServerProtocol.accept`` as before.
+        """
+        try:
+            path = target.decode("ascii")
+        except UnicodeDecodeError:
+            path = ""
+        fields = Headers(
+            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+        )
+        request = Request(path, fields, method, f"HTTP/{http_version}")
+        if not path:
+            self._reject(HTTPStatus.BAD_REQUEST, "the request target must be ASCII")
+        elif "Transfer-Encoding" in fields or not set(fields.get_all("Content-Length")) <= {"0"}:
+            self._reject(HTTPStatus.BAD_REQUEST, "an upgrade request has no body")
+        else:
+            self._on_request(request)
+            self._flush_handshake()
+
     def _handshake_data(self, data: bytes) -> None:
         handshake = self.handshake
         assert handshake is not None
@@ -302,8 +328,9 @@ class EventSocket(asyncio.Protocol):
             self._reject(HTTPStatus.FORBIDDEN, refusal)
             return
         self.secret = secret
-        self._accept(request)
-        await self._open(actor)
+        # The response waits for hello (and caught_up, if nothing is missed): one write.
+        greeting = self._accept(request, hold=True)
+        await self._open(actor, greeting)
 
     async def _authenticate(self, secret: str) -> Actor | None:
         try:
@@ -317,20 +344,30 @@ class EventSocket(asyncio.Protocol):
             return None
         return actor
 
-    def _accept(self, request: Request) -> None:
+    def _accept(self, request: Request, *, hold: bool = False) -> bytes:
+        """Answer the upgrade request; with ``hold``, return a 101's bytes instead of sending
+        them (the connection sends them with its first frames)."""
         handshake = self.handshake
         if handshake is None or self.transport is None or self.transport.is_closing():
-            return
+            return b""
         response = handshake.accept(request)
         handshake.send_response(response)
         self.accepted = response.status_code == HTTPStatus.SWITCHING_PROTOCOLS
-        self._flush_handshake()
-        if self.accepted:
-            # The library's work is done; frames are read by read_frames from here on.
-            leftover = bytes(handshake.reader.buffer)
-            self.handshake = None
-            if leftover:
-                self.data_received(leftover)
+        if not self.accepted:
+            self._flush_handshake()
+            return b""
+        answer = b"".join(handshake.data_to_send())
+        # The library's work is done; frames are read by read_frames from here on.
+        leftover = bytes(handshake.reader.buffer)
+        self.handshake = None
+        if hold and not leftover:
+            return answer
+        # Frames the client sent before our answer (none from a browser): whatever they
+        # cause must follow the answer on the wire.
+        self.transport.write(answer)
+        if leftover:
+            self.data_received(leftover)
+        return b""
 
     def _reject(self, status: HTTPStatus, text: str) -> None:
         handshake = self.handshake
@@ -372,7 +409,7 @@ class EventSocket(asyncio.Protocol):
         verdict = firewall.judge(self.address, SOCKET_SURFACES, actor.role.value, stage="role")
         return None if verdict.allowed else f"network_not_allowed (rule: {verdict.rule})"
 
-    async def _open(self, actor: Actor) -> None:
+    async def _open(self, actor: Actor, greeting: bytes = b"") -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -394,6 +431,7 @@ class EventSocket(asyncio.Protocol):
             session_id=actor.session_id,
             token_id=actor.token_id,
             max_buffer=realtime.options.max_buffer_bytes,
+            greeting=greeting,
         )
         await realtime.open(self.conn, self.pending_since)
 
@@ -405,7 +443,7 @@ class EventSocket(asyncio.Protocol):
             self._on_data(opcode, fin, payload)
         elif opcode == OP_PING:
             if self.transport is not None and not self.close_sent:
-                self.transport.write(pong_frame(payload))
+                self._send_raw(pong_frame(payload))
         elif opcode == OP_CLOSE:
             self._on_close_frame(payload)
         elif opcode == OP_BINARY:
@@ -438,6 +476,7 @@ class EventSocket(asyncio.Protocol):
     def _on_close_frame(self, payload: bytes) -> None:
         self.close_received = True
         if self.conn is not None:
+            self.conn.release()
             self.conn.mark_closed()
         transport = self.transport
         if transport is None or transport.is_closing():
@@ -689,6 +728,13 @@ class EventSocket(asyncio.Protocol):
             self.conn.write(frame)
         elif self.transport is not None and self.accepted and not self.close_sent:
             self.transport.write(frame)
+
+    def _send_raw(self, frame: bytes) -> None:
+        """A control frame, after any frames the connection still holds (even once closed)."""
+        assert self.transport is not None
+        if self.conn is not None:
+            self.conn.release()
+        self.transport.write(frame)
 
     def close(self, code: int, reason: str) -> None:
         """Close the socket with ``code`` (through the hub's bookkeeping when authenticated)."""

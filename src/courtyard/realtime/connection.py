@@ -31,6 +31,7 @@ class Connection:
     __slots__ = (
         "_drained",
         "closer",
+        "held",
         "id",
         "ip",
         "is_guest",
@@ -59,6 +60,7 @@ class Connection:
         token_id: int | None = None,
         session_expires_at: float | None = None,
         max_buffer: int = 1 << 20,
+        greeting: bytes = b"",
     ) -> None:
         self.id = connection_id
         self.transport = transport
@@ -76,6 +78,9 @@ class Connection:
         self.last_ping = now
         self.presence_watch: frozenset[int] = frozenset()
         self._drained: asyncio.Event | None = None
+        # Frames held back until the greeting is complete, then sent in one write (see
+        # :meth:`release`); starts with ``greeting``, the transport's bytes not yet sent.
+        self.held: list[bytes] | None = [greeting] if greeting else []
 
     @property
     def closed(self) -> bool:
@@ -89,12 +94,34 @@ class Connection:
         :meth:`pause_writing`, which evicts a live client — no per-write size check.
         """
         if self.state is not ConnectionState.CLOSED:
-            self.transport.write(frame)
+            held = self.held
+            if held is None:
+                self.transport.write(frame)
+            else:
+                held.append(frame)
+
+    def release(self) -> None:
+        """Send the held frames in one write, and every later frame as it comes.
+
+        A connection starts holding: its handshake response, ``hello`` and, when there is
+        nothing to replay, ``caught_up`` leave in one write instead of three. Each write to a
+        socket is a system call that also runs the loopback receiver's side; in a reconnect
+        storm they were a fifth of the server's CPU (docs/benchmarks.md, T9). The gateway
+        releases before replaying (so replayed events are under flow control) and on going
+        live, and :meth:`close` releases before the closing frame.
+        """
+        held = self.held
+        if held is None:
+            return
+        self.held = None
+        if held and self.state is not ConnectionState.CLOSED:
+            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def close(self, code: int, reason: str) -> None:
         """Close with a code the client can act on (idempotent)."""
         if self.state is ConnectionState.CLOSED:
             return
+        self.release()
         self.state = ConnectionState.CLOSED
         if self._drained is not None:
             self._drained.set()
@@ -102,6 +129,7 @@ class Connection:
 
     def mark_closed(self) -> None:
         """The transport went away; forget pending writes."""
+        self.held = None
         self.state = ConnectionState.CLOSED
         if self._drained is not None:
             self._drained.set()

@@ -303,13 +303,17 @@ class Realtime:
             await self.sequencer.catch_up_to(cursor.position)
         while not conn.closed:
             target = self.position
+            if cursor.position < target:
+                conn.release()  # replayed events go out as they are read, under flow control
             await replay_until(self.storage, self._db_gate, conn, cursor, target)
             if conn.closed:
                 return
             if cursor.position >= self.position:
-                # Nothing can be delivered between this check and going live (no await).
+                # Nothing can be delivered between this check and going live (no await), and
+                # the hub writes to live connections directly: release in the same step.
                 self.hub.go_live(conn, cursor.channels)
                 conn.write(control_frame({"type": "caught_up", "position": cursor.position}))
+                conn.release()
                 self.presence.connected(conn.user_id)
                 return
 

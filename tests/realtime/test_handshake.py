@@ -1,0 +1,125 @@
+"""The event socket's opening handshake, byte for byte: malformed upgrade requests get a clear
+HTTP refusal, a good one gets RFC 6455's answer, and the greeting leaves in one write."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support import Org, Person
+
+# RFC 6455 section 1.3's worked example.
+SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+SAMPLE_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def _request(
+    target: str,
+    *,
+    method: str = "GET",
+    version: str = "HTTP/1.1",
+    token: str | None = None,
+    key: str | None = SAMPLE_KEY,
+    extra: str = "",
+    body: bytes = b"",
+) -> bytes:
+    lines = [f"{method} {target} {version}", "Host: 127.0.0.1", "Upgrade: websocket"]
+    lines.append("Connection: Upgrade")
+    if key is not None:
+        lines.append(f"Sec-WebSocket-Key: {key}")
+    lines.append("Sec-WebSocket-Version: 13")
+    if token is not None:
+        lines.append(f"Authorization: Bearer {token}")
+    return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode("latin-1") + body
+
+
+async def _exchange(ws_url: str, request: bytes) -> tuple[bytes, bytes]:
+    """Send ``request``; return the response head and whatever came with it in the first
+    read after the head."""
+    parts = urlsplit(ws_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        rest = b""
+        with contextlib.suppress(TimeoutError):
+            rest = await asyncio.wait_for(reader.read(65536), 2)
+        return head, rest
+    finally:
+        writer.transport.abort()
+
+
+def _status(head: bytes) -> int:
+    return int(head.split(b" ", 2)[1])
+
+
+def _frames(data: bytes) -> list[dict[str, object]]:
+    """The JSON text frames in ``data`` (unmasked server frames)."""
+    frames = []
+    while data:
+        length = data[1] & 0x7F
+        offset = 2
+        if length == 126:
+            length = int.from_bytes(data[2:4], "big")
+            offset = 4
+        frames.append(json.loads(data[offset : offset + length]))
+        data = data[offset + length :]
+    return frames
+
+
+async def test_a_good_request_gets_the_rfc_accept_key(org: Org, bob: Person) -> None:
+    path = urlsplit(org.server.ws_url).path
+    head, _ = await _exchange(org.server.ws_url, _request(path, token=bob.token))
+    assert _status(head) == 101
+    assert f"Sec-WebSocket-Accept: {SAMPLE_ACCEPT}".encode() in head
+
+
+async def test_the_greeting_leaves_in_one_write(org: Org, bob: Person) -> None:
+    """101, hello and caught_up: one write, so one read on loopback gets all three."""
+    path = urlsplit(org.server.ws_url).path
+    head, rest = await _exchange(org.server.ws_url, _request(path, token=bob.token))
+    assert _status(head) == 101
+    assert [frame["type"] for frame in _frames(rest)] == ["hello", "caught_up"]
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        ({"key": None}, 400, b"Sec-WebSocket-Key"),
+        ({"key": "short"}, 400, b"Sec-WebSocket-Key"),
+        ({"method": "POST"}, 405, b"GET"),
+        ({"extra": "Content-Length: 5\r\n", "body": b"hello"}, 400, b"no body"),
+        ({"extra": "Transfer-Encoding: chunked\r\n", "body": b"0\r\n\r\n"}, 400, b""),
+    ],
+)
+async def test_malformed_upgrade_requests_are_refused(
+    org: Org, bob: Person, change: dict[str, object], status: int, says: bytes
+) -> None:
+    path = urlsplit(org.server.ws_url).path
+    head, rest = await _exchange(
+        org.server.ws_url,
+        _request(path, token=bob.token, **change),  # type: ignore[arg-type]
+    )
+    assert _status(head) == status, head
+    assert says in head + rest
+
+
+async def test_a_non_ascii_target_is_refused(org: Org, bob: Person) -> None:
+    path = urlsplit(org.server.ws_url).path
+    head, _ = await _exchange(org.server.ws_url, _request(path + "?since=\xe9", token=bob.token))
+    assert 400 <= _status(head) < 500, head
+
+
+async def test_the_server_still_answers_after_refusals(org: Org, bob: Person) -> None:
+    path = urlsplit(org.server.ws_url).path
+    for _ in range(3):
+        head, _ = await _exchange(org.server.ws_url, _request(path, token=bob.token, key=None))
+        assert _status(head) == 400
+    head, rest = await _exchange(org.server.ws_url, _request(path, token=bob.token))
+    assert _status(head) == 101
+    assert _frames(rest)[0]["type"] == "hello"
