@@ -67,6 +67,40 @@ async def test_resume_delivers_exactly_what_was_missed_with_no_gap_at_the_seam(
         await second.close()
 
 
+async def test_resume_applies_the_membership_changes_made_while_offline(
+    org: Org, alice: Person, bob: Person
+) -> None:
+    """The replay starts from bob's channels as they were at his position: a channel he left
+    while away replays up to his removal, one he joined replays from his joining."""
+    kept = await alice.create_channel(private=True, member_ids=[bob.id])
+    left = await alice.create_channel(private=True, member_ids=[bob.id])
+    joined = await alice.create_channel(private=True)
+    first = await EventClient.connect(org.server.ws_url, bob.token)
+    await alice.send(kept["id"], "before")
+    position = (await first.next_of("message.created"))["position"]
+    await first.close()
+
+    await alice.send(left["id"], "while a member")
+    removed = await alice.delete(f"/api/v1/channels/{left['id']}/members/{bob.id}")
+    assert removed.status_code == 204
+    await alice.send(left["id"], "after the removal")
+    await alice.send(joined["id"], "before the joining")
+    added = await alice.post(f"/api/v1/channels/{joined['id']}/members", {"user_ids": [bob.id]})
+    assert added.status_code in (200, 201, 204), added.text
+    await alice.send(joined["id"], "after the joining")
+    await alice.send(kept["id"], "kept")
+
+    second = await EventClient.connect(
+        org.server.ws_url, bob.token, since=position, wait_caught_up=False
+    )
+    try:
+        frames = await second.until(lambda fs: any(f["type"] == "caught_up" for f in fs))
+        texts = [m["text"] for m in _messages(frames)]
+        assert texts == ["while a member", "after the joining", "kept"]
+    finally:
+        await second.close()
+
+
 async def test_resume_from_a_position_outside_the_log_asks_for_resync(
     org: Org, bob: Person
 ) -> None:

@@ -40,23 +40,26 @@ async def prepare(
 ) -> tuple[ReplayCursor, str | None]:
     """Where a connection's replay starts, and why it must resync (None if it need not).
 
-    One snapshot reads the log's bounds, the user's channels now and their membership changes
-    since the start, so the membership at the start position is exact.
+    One statement reads the log's bounds, the user's channels now and their membership
+    changes since the earliest possible start, so the membership at the start position is
+    exact; it needs no transaction (``consistent=False``).
     """
-    async with gate, storage.snapshot() as uow:
-        oldest, newest = await uow.events.bounds()
-        newest = max(newest, current)
-        start = current if since is None else since
-        reason = None
-        if since is not None and since > newest:
-            reason = "position is ahead of the stream"
-        elif since is not None and oldest and since < oldest - 1:
-            reason = "position is older than the retention window"
-        if reason is not None:
-            start = current
-        channels = await uow.channels.channel_ids_of(user_id)
-        changes = await uow.events.membership_changes_after(user_id, start)
-    for _, channel_id, joined in reversed(changes):
+    earliest = current if since is None else min(since, current)
+    async with gate, storage.snapshot(consistent=False) as uow:
+        found = await uow.events.replay_start(user_id, max(earliest, 0))
+    newest = max(found.newest, current)
+    start = current if since is None else since
+    reason = None
+    if since is not None and since > newest:
+        reason = "position is ahead of the stream"
+    elif since is not None and found.oldest and since < found.oldest - 1:
+        reason = "position is older than the retention window"
+    if reason is not None:
+        start = current
+    channels = found.channels
+    for position, channel_id, joined in reversed(found.changes):
+        if position <= start:
+            break
         if joined:
             channels.discard(channel_id)
         else:

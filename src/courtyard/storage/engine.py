@@ -128,15 +128,21 @@ class Database:
         """A read-only transaction with one consistent snapshot.
 
         ``heavy`` reads (scans, exports) run off the event loop on SQLite. ``consistent=False``
-        on PostgreSQL runs each statement in its own implicit transaction (autocommit): no
-        BEGIN and COMMIT round trips, for reads whose statements need not see one snapshot.
+        runs each statement in its own implicit transaction, for reads whose statements need
+        not see one snapshot (or that are one statement): on PostgreSQL no BEGIN and COMMIT
+        round trips (autocommit); on SQLite, for statements sent through the driver
+        (storage/driver.py), no BEGIN and COMMIT either, since the connection is in
+        autocommit mode and a statement alone reads one snapshot. A statement sent through
+        SQLAlchemy there begins a transaction as usual, rolled back when the connection
+        returns to the pool.
         """
-        if consistent or self.is_sqlite:
+        if consistent or (heavy and self.is_sqlite):
             async with self._transaction(write=False, heavy=heavy) as conn:
                 yield conn
             return
         async with self.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not self.is_sqlite:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @asynccontextmanager

@@ -42,8 +42,37 @@ def stored_event(row: Row[Any]) -> StoredEvent:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayStart:
+    """What a replay starts from: the log's bounds, the user's channels now, and their
+    membership changes after a position, as ``(position, channel_id, joined)`` ascending."""
+
+    oldest: int
+    newest: int
+    channels: set[int]
+    changes: list[tuple[int, int, bool]]
+
+
 class EventLogRepository(Repository):
     """Reads of the event log."""
+
+    async def replay_start(self, user_id: int, after: int) -> ReplayStart:
+        """The log's bounds, ``user_id``'s channels and their membership changes after
+        ``after``, read by one statement: one snapshot even outside a transaction."""
+        oldest = newest = 0
+        channels: set[int] = set()
+        changes: list[tuple[int, int, bool]] = []
+        for kind, first, second, joined in await fetch(
+            self.conn, _REPLAY_START, (user_id, after)
+        ):
+            if kind == 0:
+                oldest, newest = int(first or 0), int(second or 0)
+            elif kind == 1:
+                channels.add(int(first))
+            else:
+                changes.append((int(first), int(second), bool(joined)))
+        changes.sort()
+        return ReplayStart(oldest, newest, channels, changes)
 
     async def read_after(self, position: int, *, until: int, limit: int) -> list[StoredEvent]:
         """Events with ``position < p <= until``, ascending, at most ``limit``."""
@@ -97,6 +126,15 @@ _READ_AFTER = (
 _MEMBERSHIP_CHANGES_AFTER = Portable.of(
     "SELECT position, channel_id, joined FROM membership_changes "
     "WHERE user_id = $1 AND position > $2 ORDER BY position"
+)
+# A handshake's reads in one statement (the bounds, the channels, the membership changes),
+# told apart by the first column: a statement reads one snapshot by itself, so the handshake
+# needs no transaction around it (docs/adr/0021).
+_REPLAY_START = Portable.of(
+    "SELECT 0, (SELECT min(position) FROM events), (SELECT max(position) FROM events), 0 "
+    "UNION ALL SELECT 1, channel_id, 0, 0 FROM memberships WHERE user_id = $1 "
+    "UNION ALL SELECT 2, position, channel_id, CASE WHEN joined THEN 1 ELSE 0 END "
+    "FROM membership_changes WHERE user_id = $1 AND position > $2"
 )
 # Two scalar subqueries, not ``SELECT min(position), max(position)``: SQLite answers a lone
 # min() or max() from the primary key in one step but scans the whole table for the pair
