@@ -62,9 +62,7 @@ class EventLogRepository(Repository):
         oldest = newest = 0
         channels: set[int] = set()
         changes: list[tuple[int, int, bool]] = []
-        for kind, first, second, joined in await fetch(
-            self.conn, _REPLAY_START, (user_id, after)
-        ):
+        for kind, first, second, joined in await fetch(self.conn, _REPLAY_START, (user_id, after)):
             if kind == 0:
                 oldest, newest = int(first or 0), int(second or 0)
             elif kind == 1:
