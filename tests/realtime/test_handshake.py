@@ -93,6 +93,7 @@ async def test_the_greeting_leaves_in_one_write(org: Org, bob: Person) -> None:
         ({"key": None}, 400, b"Sec-WebSocket-Key"),
         ({"key": "short"}, 400, b"Sec-WebSocket-Key"),
         ({"method": "POST"}, 405, b"GET"),
+        ({"version": "HTTP/1.0"}, 505, b"HTTP/1.0"),
         ({"extra": "Content-Length: 5\r\n", "body": b"hello"}, 400, b"no body"),
         ({"extra": "Transfer-Encoding: chunked\r\n", "body": b"0\r\n\r\n"}, 400, b""),
     ],
