@@ -140,9 +140,12 @@ class Database:
             async with self._transaction(write=False, heavy=heavy) as conn:
                 yield conn
             return
+        if self.is_sqlite:
+            async with _closed_in_place(self.engine) as conn:
+                yield conn
+            return
         async with self.engine.connect() as conn:
-            if not self.is_sqlite:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @asynccontextmanager
@@ -153,6 +156,10 @@ class Database:
             engine = self._heavy_writer if heavy else self._writer
         else:
             engine = self._heavy_reader if heavy else self._reader
+        if self.is_sqlite and not heavy:
+            async with _closed_in_place(engine) as conn, conn.begin():
+                yield conn
+            return
         async with engine.connect() as conn, conn.begin():
             yield conn
 
@@ -173,6 +180,24 @@ class Database:
             await self.heavy_engine.dispose()
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
+
+
+@asynccontextmanager
+async def _closed_in_place(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection of the inline SQLite engine, closed in the caller's task.
+
+    SQLAlchemy's ``async with engine.connect()`` closes the connection in a task of its own,
+    so that a cancellation cannot abandon the close halfway. Waiting for that task costs two
+    turns of the event loop per unit of work; under load a turn is a millisecond or more, and
+    a write transaction held the SQLite writer's lock through them (docs/adr/0022). The inline
+    driver's close never suspends, so nothing can interrupt it: it runs in place.
+    """
+    conn = engine.connect()
+    await conn.start()
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, *, checkpoints: bool) -> None:

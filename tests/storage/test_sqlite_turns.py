@@ -1,0 +1,86 @@
+"""A unit of work on embedded SQLite runs start to finish without handing the event loop to
+other tasks (docs/adr/0022).
+
+The inline driver never waits, so a unit of work has no reason to give the loop up; SQLAlchemy's
+``async with engine.connect()`` closed the connection in a task of its own, which did. Under
+load each of those turns was a millisecond or more, and a write transaction held the SQLite
+writer's lock through them. SQLite is embedded, so this runs in both suites."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from courtyard.storage.driver import fetch
+from courtyard.storage.engine import Database
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    db = Database(f"sqlite:///{tmp_path / 'turns.db'}")
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, body TEXT)"))
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def _other_tasks_ran_during(
+    unit: Callable[[], AbstractAsyncContextManager[Any]], sql: str
+) -> int:
+    """How many of the callbacks queued before ``unit`` ran while it ran ``sql``."""
+    loop = asyncio.get_running_loop()
+    ran = 0
+
+    def other() -> None:
+        nonlocal ran
+        ran += 1
+
+    for _ in range(5):
+        loop.call_soon(other)
+    async with unit() as conn:
+        await fetch(conn, sql)
+    return ran
+
+
+async def test_a_write_transaction_keeps_the_loop(database: Database) -> None:
+    insert = "INSERT INTO probe (body) VALUES ('x') RETURNING id"
+    assert await _other_tasks_ran_during(database.write, insert) == 0
+
+
+async def test_reads_keep_the_loop(database: Database) -> None:
+    count = "SELECT count(*) FROM probe"
+    assert await _other_tasks_ran_during(database.read, count) == 0
+    assert await _other_tasks_ran_during(lambda: database.read(consistent=False), count) == 0
+
+
+async def test_the_connection_goes_back_to_the_pool(database: Database) -> None:
+    """Closed in place, every connection returns: many more units of work than the pool
+    holds run one after another."""
+    for _ in range(50):
+        async with database.write() as conn:
+            await fetch(conn, "INSERT INTO probe (body) VALUES ('y')")
+    async with database.read(consistent=False) as conn:
+        assert (await fetch(conn, "SELECT count(*) FROM probe"))[0][0] == 50
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_failed_write_rolls_back_and_releases_the_writer(database: Database) -> None:
+    async def failing_unit() -> None:
+        async with database.write() as conn:
+            await fetch(conn, "INSERT INTO probe (body) VALUES ('lost')")
+            raise RuntimeError("the unit of work fails")
+
+    with pytest.raises(RuntimeError):
+        await failing_unit()
+    async with database.write() as conn:
+        rows = await fetch(conn, "SELECT count(*) FROM probe WHERE body = 'lost'")
+    assert rows[0][0] == 0
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
