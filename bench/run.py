@@ -76,7 +76,7 @@ class Sizes:
     s4_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
     s4_seconds: float = 3.0
     s5_channels: int = 40
-    s5_rates: tuple[float, ...] = (50.0, 100.0, 200.0, 400.0)
+    s5_rates: tuple[float, ...] = (200.0, 400.0, 800.0, 1000.0)
     s5_seconds: float = 5.0
     s6_channels: int = 32
     s6_seconds: float = 4.0
@@ -756,13 +756,26 @@ class Bench:
         await self.disconnect()
         await asyncio.sleep(2.0)
         server = main.servers[0]
+        with Window([server.pid], self.load_pids) as window:
+            result = await self.connect(
+                tokens,
+                main.ports,
+                since=position,
+                window=sizes.s2_window_s,
+                timeout=sizes.s2_deadline_s,
+                concurrency=4096,
+            )
         profile = None
         if self.profile:
+            # A second storm, profiled: py-spy shares the load generators' core, so the
+            # measured storm runs without it.
+            await self.disconnect()
+            await asyncio.sleep(2.0)
             profile = asyncio.create_task(
                 self.py_spy(server.pid, min(10.0, sizes.s2_deadline_s), "profile-s2-storm")
             )
-        with Window([server.pid], self.load_pids) as window:
-            result = await self.connect(
+            await asyncio.sleep(0.2)
+            await self.connect(
                 tokens,
                 main.ports,
                 since=position,
@@ -934,6 +947,37 @@ class Bench:
         self.results["S4"] = results
         report.plot_latency(results, self.out / "s4_latency_vs_load.png")
 
+    async def _chat_mix(
+        self,
+        main: Install,
+        chunks: list[list[dict[str, Any]]],
+        rate: float,
+        mix: dict[str, float],
+        seed: int = 100,
+    ) -> list[Any]:
+        """Every generator runs its share of S5's chat mix at ``rate`` actions/s in all."""
+        sizes = self.sizes
+        replies: list[Any] = await asyncio.gather(
+            *(
+                gen.call(
+                    {
+                        "cmd": "chatmix",
+                        "ports": main.ports,
+                        "users": chunk,
+                        "rate": rate / len(self.gens),
+                        "duration": sizes.s5_seconds,
+                        "mix": mix,
+                        "seed": seed + j,
+                        "concurrency": 64,
+                        "src_ips": SRC_IPS,
+                    },
+                    timeout=sizes.s5_seconds + 60,
+                )
+                for j, (gen, chunk) in enumerate(zip(self.gens, chunks, strict=True))
+            )
+        )
+        return replies
+
     async def s5_chat(self, main: Install) -> None:
         sizes = self.sizes
         rng = random.Random(5)
@@ -983,36 +1027,12 @@ class Bench:
             if self.time_left() < sizes.s5_seconds + 20:
                 break
             await self.reset()
-            profile = None
-            if self.profile:
-                profile = asyncio.create_task(
-                    self.py_spy(server.pid, sizes.s5_seconds, f"profile-s5-{rate:.0f}", gil=True)
-                )
             with Window([server.pid], self.load_pids) as window:
-                replies = await asyncio.gather(
-                    *(
-                        gen.call(
-                            {
-                                "cmd": "chatmix",
-                                "ports": main.ports,
-                                "users": chunk,
-                                "rate": rate / len(self.gens),
-                                "duration": sizes.s5_seconds,
-                                "mix": mix,
-                                "seed": 100 + j,
-                                "concurrency": 64,
-                                "src_ips": SRC_IPS,
-                            },
-                            timeout=sizes.s5_seconds + 60,
-                        )
-                        for j, (gen, chunk) in enumerate(zip(self.gens, chunks, strict=True))
-                    )
-                )
+                replies = await self._chat_mix(main, chunks, rate, mix)
                 await asyncio.sleep(0.3)
                 stats = await self.collect()
             steps.append(_chat_step(rate, replies, stats, window.as_dict(), len(users)))
             s = steps[-1]
-            s["profile"] = await profile if profile else None
             stop = not s["gates_pass"]
             self.log(
                 f"S5 @ {rate:.0f} actions/s ({s['mattermost_equivalent_users']:,} MM-pace users): "
@@ -1029,7 +1049,20 @@ class Bench:
                 break
             await asyncio.sleep(1.0)
         passing = [s for s in steps if s["gates_pass"]]
+        profile = None
+        if self.profile and steps and self.time_left() > sizes.s5_seconds + 20:
+            # One more step at the last rate, profiled: py-spy shares the load generators'
+            # core, so the measured steps run without it.
+            rate = steps[-1]["rate"]
+            await self.reset()
+            task = asyncio.create_task(
+                self.py_spy(server.pid, sizes.s5_seconds, f"profile-s5-{rate:.0f}", gil=True)
+            )
+            await asyncio.sleep(0.2)
+            await self._chat_mix(main, chunks, rate, mix, seed=200)
+            profile = await task
         self.results["S5"] = {
+            "profile": profile,
             "users_connected": conn["live"],
             "channels": sizes.s5_channels,
             "mix": mix,
