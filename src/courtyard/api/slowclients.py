@@ -195,3 +195,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.scope["method"], self.url, self.scope["headers"], self.scope["http_version"]
         )
         self.transport.set_protocol(protocol)
+        # This protocol's connection_lost will never run (the socket has a new protocol), and
+        # the parser refers back to it: drop the parser, as connection_lost would, so that
+        # reference counting frees both instead of the cyclic collector (docs/adr/0022).
+        self.parser = None  # type: ignore[assignment]

@@ -205,6 +205,8 @@ class EventSocket(asyncio.Protocol):
             task.cancel()
         if self.conn is not None:
             self.endpoint.realtime.closed(self.conn)
+            # The connection is closed for good; its closer pointed back at this socket.
+            self.conn.closer = _closed_already
 
     def pause_writing(self) -> None:
         """Flow control from the transport."""
@@ -774,6 +776,10 @@ class EventSocket(asyncio.Protocol):
         if not task.cancelled() and task.exception() is not None:
             logger.error("event socket task failed", exc_info=task.exception())
             self.close(closecodes.INTERNAL_ERROR, "internal error")
+
+
+def _closed_already(code: int, reason: str) -> None:
+    """The closer of a connection whose socket is gone: nothing left to close."""
 
 
 def _error_frame(
