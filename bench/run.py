@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -756,8 +757,9 @@ class Bench:
         await self.disconnect()
         await asyncio.sleep(2.0)
         server = main.servers[0]
-        with Window([server.pid], self.load_pids) as window:
-            result = await self.connect(
+
+        def storm() -> Awaitable[dict[str, Any]]:
+            return self.connect(
                 tokens,
                 main.ports,
                 since=position,
@@ -765,6 +767,9 @@ class Bench:
                 timeout=sizes.s2_deadline_s,
                 concurrency=4096,
             )
+
+        with Window([server.pid], self.load_pids) as window:
+            result = await storm()
         profile = None
         if self.profile:
             # A second storm, profiled: py-spy shares the load generators' core, so the
@@ -775,14 +780,7 @@ class Bench:
                 self.py_spy(server.pid, min(10.0, sizes.s2_deadline_s), "profile-s2-storm")
             )
             await asyncio.sleep(0.2)
-            await self.connect(
-                tokens,
-                main.ports,
-                since=position,
-                window=sizes.s2_window_s,
-                timeout=sizes.s2_deadline_s,
-                concurrency=4096,
-            )
+            await storm()
         self.results["S2"] = {
             "reconnects": count,
             "window_s": sizes.s2_window_s,

@@ -338,10 +338,6 @@ class ChannelRepository(Repository):
             )
         return _channel_from(row), membership
 
-    async def channel_ids_of(self, user_id: int) -> set[int]:
-        """The ids of every channel the user is a member of (one index read per handshake)."""
-        return {int(row[0]) for row in await fetch(self.conn, _CHANNEL_IDS_OF, (user_id,))}
-
     async def channels_of(self, user_id: int) -> list[tuple[Channel, Membership]]:
         """Every channel the user is a member of, with their membership, in one query."""
         rows = await self.conn.execute(_CHANNELS_OF, {"user_id": user_id})
@@ -426,7 +422,6 @@ _CHANNEL_WITH_MEMBERSHIP = Portable.of(
 
 
 # Straight to the driver (storage/driver.py): it runs on every event-socket handshake.
-_CHANNEL_IDS_OF = Portable.of("SELECT channel_id FROM memberships WHERE user_id = $1")
 _SET_LAST_READ = Portable.of(
     "UPDATE memberships SET last_read_seq = $1 WHERE channel_id = $2 AND user_id = $3"
 )

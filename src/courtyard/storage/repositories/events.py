@@ -84,13 +84,6 @@ class EventLogRepository(Repository):
         row = (await fetch(self.conn, _BOUNDS))[0]
         return (int(row[0] or 0), int(row[1] or 0))
 
-    async def membership_changes_after(
-        self, user_id: int, position: int
-    ) -> list[tuple[int, int, bool]]:
-        """(position, channel_id, joined) for the user's membership changes after ``position``."""
-        rows = await fetch(self.conn, _MEMBERSHIP_CHANGES_AFTER, (user_id, position))
-        return [(int(p), int(channel_id), bool(joined)) for p, channel_id, joined in rows]
-
     async def prune_before(self, cutoff: datetime) -> int:
         """Delete events older than ``cutoff``, always keeping the newest; returns how many."""
         newest = select(func.max(events.c.position)).scalar_subquery()
@@ -119,15 +112,10 @@ _READ_AFTER = (
     # generic plan instead of re-planning each batch.
     .limit(bindparam("limit", type_=Integer, literal_execute=True))
 )
-# The handshake's statements go straight to the driver (storage/driver.py): each runs on every
-# event-socket connection, where SQLAlchemy's per-statement work cost more than the statement.
-_MEMBERSHIP_CHANGES_AFTER = Portable.of(
-    "SELECT position, channel_id, joined FROM membership_changes "
-    "WHERE user_id = $1 AND position > $2 ORDER BY position"
-)
 # A handshake's reads in one statement (the bounds, the channels, the membership changes),
-# told apart by the first column: a statement reads one snapshot by itself, so the handshake
-# needs no transaction around it (docs/adr/0021).
+# told apart by the first column and sent straight to the driver (storage/driver.py): a
+# statement reads one snapshot by itself, so the handshake needs no transaction around it
+# (docs/adr/0021).
 _REPLAY_START = Portable.of(
     "SELECT 0, (SELECT min(position) FROM events), (SELECT max(position) FROM events), 0 "
     "UNION ALL SELECT 1, channel_id, 0, 0 FROM memberships WHERE user_id = $1 "
