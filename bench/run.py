@@ -81,6 +81,9 @@ class Sizes:
     s5_seconds: float = 5.0
     s6_channels: int = 32
     s6_seconds: float = 4.0
+    # Extra open loops over the event socket at these rates (messages/s), after the half-load
+    # one: acknowledgement latency against offered load, sends spread over every channel.
+    s6_socket_rates: tuple[float, ...] = ()
     s7_sizes: tuple[int, ...] = (200_000,)
     s7_backends: tuple[str, ...] = ("sqlite",)
     s7_serial: int = 500
@@ -119,6 +122,7 @@ class Sizes:
             s5_rates=(100.0, 250.0, 500.0, 1000.0),
             s5_seconds=20.0,
             s6_seconds=10.0,
+            s6_socket_rates=(5000.0, 10000.0, 15000.0, 20000.0),
             s7_sizes=(1_000_000, 10_000_000),
             s7_backends=("sqlite", "postgresql"),
             s7_serial=2000,
@@ -1198,6 +1202,31 @@ class Bench:
             opened = await self.pub.call({**command, "rate": rate}, timeout=sizes.s6_seconds + 90)
         if "error" in opened:
             raise RuntimeError(f"socket_publish: {opened['error']}")
+        ladder = []
+        for offered in sizes.s6_socket_rates:
+            with Window(install.pids, self.load_pids) as window3:
+                step = await self.pub.call(
+                    {**command, "rate": offered}, timeout=sizes.s6_seconds + 90
+                )
+            if "error" in step:
+                raise RuntimeError(f"socket_publish: {step['error']}")
+            ladder.append(
+                {
+                    "rate": offered,
+                    "sent": step["sent"],
+                    "acked": step["acked"],
+                    "ack_ms": summary(step["ack_ms"]),
+                    "unanswered": step["unanswered"],
+                    "cpu": window3.as_dict(),
+                }
+            )
+            self.log(
+                f"S6 {install.backend} socket at {offered:,.0f}/s: ack p50 "
+                f"{ladder[-1]['ack_ms'].get('p50', 0):.1f} p99 "
+                f"{ladder[-1]['ack_ms'].get('p99', 0):.1f} ms, {step['acked']:,} of "
+                f"{step['sent']:,} acked, server "
+                f"{sum(window3.as_dict().get('server_cpu_pct', [0.0])):.0f} % CPU"
+            )
         server_cpu = sum(cpu.get("server_cpu_s", [0.0]))
         result = {
             "sockets": closed["sockets"],
@@ -1226,6 +1255,7 @@ class Bench:
                 "closed": opened["closed"],
                 "cpu": window2.as_dict(),
             },
+            "open_loop_rates": ladder,
             "profile": await profile if profile else None,
             "profile_half": await profile_half if profile_half else None,
         }
@@ -1819,6 +1849,13 @@ async def amain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number_or_text(raw: str) -> float | str:
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
+
 def _override(sizes: Sizes, assignment: str) -> None:
     """Apply one ``--set FIELD=VALUE``, typed like the field's current value."""
     name, _, raw = assignment.partition("=")
@@ -1829,7 +1866,8 @@ def _override(sizes: Sizes, assignment: str) -> None:
         if isinstance(current, bool):
             value = raw.lower() in ("1", "true", "yes", "on")
         elif isinstance(current, tuple):
-            kind = type(current[0]) if current else str
+            # An empty default says nothing of its items: numbers where they parse as such.
+            kind = type(current[0]) if current else _number_or_text
             value: Any = tuple(kind(item) for item in raw.split(","))
         else:
             value = type(current)(raw)

@@ -1,4 +1,5 @@
-"""Group commit (services/message_writer.py): batches bounded by time and count, one encoding
+"""Group commit (services/message_writer.py): batches bounded by time and count, paced while
+the queue is short, one encoding
 of each new message for its event and its acknowledgement, and per-send outcomes in a batch.
 
 A real server and database (SQLite or PostgreSQL, --db); the writer under test is a second
@@ -113,6 +114,56 @@ async def test_batches_take_everything_queued_up_to_the_count_limit_when_sends_a
     )
     assert all(isinstance(o, Sent) for o in outcomes)
     assert [sends for sends, _, _ in writer.recent] == [16, 16, 8]
+
+
+async def test_sends_arriving_close_together_share_a_batch_and_a_lone_send_waits_for_nothing(
+    org: Org,
+) -> None:
+    alice = await org.person("alice")
+    channel = await alice.create_channel()
+    actor = await actor_of(org, alice.token)
+    # A long interval makes the pause unmistakable (the server's is 2 ms).
+    writer = MessageWriter(org.server.services.context, interval=0.5)
+    loop = asyncio.get_running_loop()
+
+    def submit(key: str) -> asyncio.Future[Sent | BaseException]:
+        future: asyncio.Future[Sent | BaseException] = loop.create_future()
+        writer.submit(actor, channel["id"], key, key, None, (), future.set_result)
+        return future
+
+    started = loop.time()
+    assert isinstance(await submit("first"), Sent)
+    assert loop.time() - started < 0.4  # the writer was idle: no pause
+    # Four sends, each a few loop turns after the one before, within the interval: without
+    # the pause each would have found the writer idle and started a batch of its own.
+    later = []
+    for number in range(4):
+        later.append(submit(f"later-{number}"))
+        for _ in range(3):
+            await asyncio.sleep(0)
+    outcomes = await asyncio.wait_for(asyncio.gather(*later), 30)
+    assert all(isinstance(o, Sent) and o.created for o in outcomes), outcomes
+    assert [sends for sends, _, _ in writer.recent] == [1, 4]
+    # Once the interval has passed, a send starts at once again.
+    await asyncio.sleep(0.6)
+    started = loop.time()
+    assert isinstance(await submit("after-a-while"), Sent)
+    assert loop.time() - started < 0.4
+    assert [sends for sends, _, _ in writer.recent] == [1, 4, 1]
+
+
+async def test_a_queue_that_fills_a_batch_does_not_wait_for_the_interval(org: Org) -> None:
+    alice = await org.person("alice")
+    channel = await alice.create_channel()
+    actor = await actor_of(org, alice.token)
+    writer = MessageWriter(org.server.services.context, interval=60.0, min_batch=4, max_batch=4)
+    await write_all(writer, actor, channel["id"], ["warm-up"], "w")
+    # Within a minute of the last batch, but a full batch is queued: written at once.
+    outcomes = await asyncio.wait_for(
+        write_all(writer, actor, channel["id"], [f"m{i}" for i in range(4)]), 20
+    )
+    assert all(isinstance(o, Sent) for o in outcomes)
+    assert [sends for sends, _, _ in writer.recent] == [1, 4]
 
 
 async def test_a_new_message_is_encoded_once_for_its_event_and_its_acknowledgement(

@@ -8,10 +8,12 @@ readers never block. PostgreSQL uses a normal pool at READ COMMITTED.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,9 @@ class Database:
             "pool_reset_on_return": None,
         }
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        # The loop the writers run on, known from the first write: the checkpoint thread
+        # pauses them through it (_writers_held).
+        self._writers_loop: asyncio.AbstractEventLoop | None = None
         if self.is_sqlite:
             self._prepare_sqlite_file()
             path = self.url.database or ""
@@ -75,7 +80,9 @@ class Database:
             )
             # Checkpoints run on a thread of their own (storage/checkpoint.py), not inside
             # whichever commit passes the log's threshold on the event loop.
-            self._checkpointer = Checkpointer(path) if path and path != ":memory:" else None
+            self._checkpointer = (
+                Checkpointer(path, hold=self._writers_held) if path and path != ":memory:" else None
+            )
             _install_sqlite_hooks(self.engine, checkpoints=self._checkpointer is not None)
             _install_sqlite_hooks(self.heavy_engine, checkpoints=self._checkpointer is not None)
             if self._checkpointer is not None:
@@ -115,6 +122,8 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A read-write transaction; commits on success, rolls back on any exception."""
         if self._sqlite_writer is not None:
+            if self._writers_loop is None:
+                self._writers_loop = asyncio.get_running_loop()
             async with self._sqlite_writer, self._transaction(write=True) as conn:
                 yield conn
         else:
@@ -162,6 +171,38 @@ class Database:
             return
         async with engine.connect() as conn, conn.begin():
             yield conn
+
+    @contextmanager
+    def _writers_held(self, timeout: float) -> Iterator[bool]:
+        """From another thread: hold SQLite's writer lock on the writers' loop meanwhile.
+
+        Yields whether the lock was taken within ``timeout`` seconds. The loop keeps running
+        (reads, deliveries, frames); only write transactions wait. Used by the checkpoint
+        thread to copy the log's last frames with no write in progress (storage/checkpoint.py).
+        """
+        loop, lock = self._writers_loop, self._sqlite_writer
+        if loop is None or lock is None or loop.is_closed():
+            yield False
+            return
+        taken = threading.Event()
+        released = asyncio.Event()
+
+        async def hold() -> None:
+            async with lock:
+                taken.set()
+                await released.wait()
+
+        try:
+            holder = asyncio.run_coroutine_threadsafe(hold(), loop)
+        except RuntimeError:  # the loop is shutting down
+            yield False
+            return
+        try:
+            yield taken.wait(timeout)
+        finally:
+            holder.cancel()  # still waiting for the lock: stop waiting
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(released.set)
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""
