@@ -31,7 +31,7 @@ async def test_commits_never_checkpoint_and_the_thread_does(tmp_path: Path) -> N
         checkpointer = database._checkpointer
         assert checkpointer is not None
         runs = checkpointer.runs
-        for _ in range(100):  # the thread checkpoints about once a second
+        for _ in range(100):  # the thread checkpoints ten times a second
             if checkpointer.runs > runs + 1:
                 break
             await asyncio.sleep(0.05)
