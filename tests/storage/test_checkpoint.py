@@ -57,29 +57,18 @@ async def test_the_log_is_rewound_under_a_steady_stream_of_writes(tmp_path: Path
     try:
         async with database.write() as conn:
             await conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)"))
-        written = 0
-
-        async def write_until(rewinds: int) -> None:
-            nonlocal written
-            deadline = asyncio.get_running_loop().time() + 20
-            while checkpointer.rewinds < rewinds:
-                assert asyncio.get_running_loop().time() < deadline, "the log was not rewound"
-                async with database.write() as conn:
-                    await conn.execute(
-                        text("INSERT INTO filler (body) VALUES (:body)"),
-                        [{"body": "x" * 1000} for _ in range(5)],
-                    )
-                written += 5 * 1000
-                await asyncio.sleep(0.001)  # a steady stream, with room for the loop
-
-        await write_until(1)
-        size, before = _size(wal), written
-        await write_until(3)
-        # Without rewinds the log grows by at least everything written to it.
-        assert _size(wal) - size < (written - before) / 2
+        written = [0]
+        writer = asyncio.ensure_future(_keep_writing(database, written, pause=0.001))
+        try:
+            await _until(lambda: written[0] >= STREAM_BYTES and checkpointer.rewinds >= 5)
+        finally:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+        # Without rewinds the log is larger than everything written to it.
+        assert _size(wal) < written[0] / 4
         async with database.read() as conn:
             count = (await conn.execute(text("SELECT count(*) FROM filler"))).scalar_one()
-        assert count * 1000 == written
+        assert count * ROW_BYTES == written[0]
     finally:
         await database.dispose()
 
@@ -138,34 +127,39 @@ async def test_the_log_is_rewound_when_another_process_writes_too(tmp_path: Path
         async with first.write() as conn:
             await conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)"))
         written = [0]
-
-        async def keep_writing(database: Database) -> None:
-            while True:
-                async with database.write() as conn:
-                    await conn.execute(
-                        text("INSERT INTO filler (body) VALUES (:body)"),
-                        [{"body": "x" * 1000} for _ in range(5)],
-                    )
-                written[0] += 5 * 1000
-                await asyncio.sleep(0.002)
-
         # Each "process" writes on its own; while one's writers are held, the other's go on.
-        writers = [asyncio.ensure_future(keep_writing(d)) for d in (first, second)]
+        writers = [
+            asyncio.ensure_future(_keep_writing(d, written, pause=0.002)) for d in (first, second)
+        ]
         try:
-            await _until(lambda: checkpointer.rewinds >= 1)
-            size, before = _size(wal), written[0]
-            await _until(lambda: checkpointer.rewinds >= 3)
+            await _until(lambda: written[0] >= STREAM_BYTES and checkpointer.rewinds >= 5)
         finally:
             for writer in writers:
                 writer.cancel()
             await asyncio.gather(*writers, return_exceptions=True)
-        assert _size(wal) - size < (written[0] - before) / 2
+        assert _size(wal) < written[0] / 4
         async with first.read() as conn:
             count = (await conn.execute(text("SELECT count(*) FROM filler"))).scalar_one()
-        assert count * 1000 == written[0]
+        assert count * ROW_BYTES == written[0]
     finally:
         await first.dispose()
         await second.dispose()
+
+
+#: What the steady-stream tests write (bytes of rows), and the size of a row.
+STREAM_BYTES = 30_000_000
+ROW_BYTES = 4000
+
+
+async def _keep_writing(database: Database, written: list[int], *, pause: float) -> None:
+    while True:
+        async with database.write() as conn:
+            await conn.execute(
+                text("INSERT INTO filler (body) VALUES (:body)"),
+                [{"body": "x" * ROW_BYTES} for _ in range(5)],
+            )
+        written[0] += 5 * ROW_BYTES
+        await asyncio.sleep(pause)  # a steady stream, with room for the loop
 
 
 async def _until(condition: Callable[[], bool], seconds: float = 30) -> None:
