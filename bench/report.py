@@ -420,6 +420,48 @@ def plot_chat(steps: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_ingest(s6: dict[str, Any], path: Path) -> None:
+    """S6: socket acknowledgement latency against the offered send rate, per database, with
+    the server's CPU; the half-load step is one of the points."""
+    series = {}
+    for backend, result in s6.items():
+        socket = result.get("socket") if isinstance(result, dict) else None
+        if not isinstance(socket, dict):
+            continue
+        steps = list(socket.get("open_loop_rates") or [])
+        half = socket.get("open_loop_half")
+        if half:
+            steps.append(half)
+        steps = sorted((s for s in steps if s["ack_ms"].get("n")), key=lambda s: s["rate"])
+        if len(steps) >= 2:
+            series[backend] = steps
+    if not series:
+        return
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    cpu_ax = ax.twinx()
+    for (backend, steps), color in zip(series.items(), ("tab:blue", "tab:purple"), strict=False):
+        x = [s["rate"] for s in steps]
+        ax.plot(x, [s["ack_ms"]["p50"] for s in steps], "--o", color=color, label=f"{backend} p50")
+        ax.plot(x, [s["ack_ms"]["p99"] for s in steps], "-o", color=color, label=f"{backend} p99")
+        cpu = [sum(s["cpu"].get("server_cpu_pct", [0.0])) for s in steps]
+        cpu_ax.plot(x, cpu, ":", color=color, alpha=0.6, label=f"{backend} server CPU")
+    ax.axhline(10, color="tab:red", ls=":", lw=1, label="T6: p99 10 ms")
+    ax.set_xlabel("offered sends/s over the event socket (32 channels, round robin)")
+    ax.set_ylabel("send -> ack latency, ms (from scheduled send)")
+    ax.set_yscale("log")
+    cpu_ax.set_ylabel("server CPU, % of one core")
+    cpu_ax.set_ylim(0, 110)
+    ax.set_title("S6: durable ingest, acknowledgement latency against load")
+    ax.grid(True, which="both", alpha=0.3)
+    lines = ax.get_legend_handles_labels()
+    more = cpu_ax.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_scaling(s9: dict[str, Any], path: Path) -> None:
     """S9: deliveries/s against server processes, per bus."""
     plt = _plt()

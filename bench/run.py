@@ -1084,6 +1084,7 @@ class Bench:
             pg = await self._pg_install()
             results["postgresql"] = await self._ingest(pg)
         self.results["S6"] = results
+        report.plot_ingest(results, self.out / "s6_ack_latency_vs_load.png")
         del sizes
 
     async def _pg_install(self) -> Install:
