@@ -1216,7 +1216,9 @@ class Bench:
                     "rate": offered,
                     "sent": step["sent"],
                     "acked": step["acked"],
+                    "acked_by_end": step["acked_by_end"],
                     "ack_ms": summary(step["ack_ms"]),
+                    "refused": step["refused"],
                     "unanswered": step["unanswered"],
                     "cpu": window3.as_dict(),
                 }
@@ -1225,7 +1227,7 @@ class Bench:
                 f"S6 {install.backend} socket at {offered:,.0f}/s: ack p50 "
                 f"{ladder[-1]['ack_ms'].get('p50', 0):.1f} p99 "
                 f"{ladder[-1]['ack_ms'].get('p99', 0):.1f} ms, {step['acked']:,} of "
-                f"{step['sent']:,} acked, server "
+                f"{step['sent']:,} acked ({sum(step['refused'].values()):,} refused), server "
                 f"{sum(window3.as_dict().get('server_cpu_pct', [0.0])):.0f} % CPU"
             )
         server_cpu = sum(cpu.get("server_cpu_s", [0.0]))
