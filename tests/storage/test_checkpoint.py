@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from courtyard.storage.checkpoint import Checkpointer
 from courtyard.storage.engine import Database
 
 
@@ -57,18 +58,9 @@ async def test_the_log_is_rewound_under_a_steady_stream_of_writes(tmp_path: Path
     try:
         async with database.write() as conn:
             await conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)"))
-        written = [0]
-        writer = asyncio.ensure_future(_keep_writing(database, written, pause=0.001))
-        try:
-            await _until(lambda: written[0] >= STREAM_BYTES and checkpointer.rewinds >= 5)
-        finally:
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
+        written = await _stream_until_rewound([database], checkpointer, pause=0.001)
         # Without rewinds the log is larger than everything written to it.
-        assert _size(wal) < written[0] / 4
-        async with database.read() as conn:
-            count = (await conn.execute(text("SELECT count(*) FROM filler"))).scalar_one()
-        assert count * ROW_BYTES == written[0]
+        await _assert_log_bounded_and_rows_kept(database, wal, written)
     finally:
         await database.dispose()
 
@@ -126,21 +118,9 @@ async def test_the_log_is_rewound_when_another_process_writes_too(tmp_path: Path
     try:
         async with first.write() as conn:
             await conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)"))
-        written = [0]
         # Each "process" writes on its own; while one's writers are held, the other's go on.
-        writers = [
-            asyncio.ensure_future(_keep_writing(d, written, pause=0.002)) for d in (first, second)
-        ]
-        try:
-            await _until(lambda: written[0] >= STREAM_BYTES and checkpointer.rewinds >= 5)
-        finally:
-            for writer in writers:
-                writer.cancel()
-            await asyncio.gather(*writers, return_exceptions=True)
-        assert _size(wal) < written[0] / 4
-        async with first.read() as conn:
-            count = (await conn.execute(text("SELECT count(*) FROM filler"))).scalar_one()
-        assert count * ROW_BYTES == written[0]
+        written = await _stream_until_rewound([first, second], checkpointer, pause=0.002)
+        await _assert_log_bounded_and_rows_kept(first, wal, written)
     finally:
         await first.dispose()
         await second.dispose()
@@ -149,6 +129,29 @@ async def test_the_log_is_rewound_when_another_process_writes_too(tmp_path: Path
 #: What the steady-stream tests write (bytes of rows), and the size of a row.
 STREAM_BYTES = 30_000_000
 ROW_BYTES = 4000
+
+
+async def _stream_until_rewound(
+    databases: list[Database], checkpointer: Checkpointer, *, pause: float
+) -> int:
+    """Write from every database at once until STREAM_BYTES are written and the log was
+    rewound five times; returns the bytes of rows written."""
+    written = [0]
+    writers = [asyncio.ensure_future(_keep_writing(d, written, pause=pause)) for d in databases]
+    try:
+        await _until(lambda: written[0] >= STREAM_BYTES and checkpointer.rewinds >= 5)
+    finally:
+        for writer in writers:
+            writer.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
+    return written[0]
+
+
+async def _assert_log_bounded_and_rows_kept(database: Database, wal: Path, written: int) -> None:
+    assert _size(wal) < written / 4
+    async with database.read() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM filler"))).scalar_one()
+    assert count * ROW_BYTES == written
 
 
 async def _keep_writing(database: Database, written: list[int], *, pause: float) -> None:

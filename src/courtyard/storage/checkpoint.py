@@ -104,7 +104,7 @@ class Checkpointer:
         # after the first pass, held the writers for 12-20 ms under S6's load).
         for _ in range(UNHELD_PASSES):
             started = time.monotonic()
-            _busy, logged, copied = self._pass(conn)
+            logged, copied = self._pass(conn)
             if logged <= 0 or (logged, copied) == self._settled:
                 return  # an empty log, or untouched since the last held pass: nothing to do
             if self._hold is None or time.monotonic() - started < SHORT_PASS:
@@ -118,16 +118,16 @@ class Checkpointer:
             # write of theirs during this pass leaves frames behind, and the next round tries
             # again. A RESTART checkpoint, which waits for every writer, rewound less often
             # in the two-process test (docs/adr/0023).
-            _busy, logged, copied = self._pass(conn)
+            logged, copied = self._pass(conn)
         if copied >= logged:
             self._settled = (logged, copied)
             self.rewinds += 1
 
-    def _pass(self, conn: sqlite3.Connection) -> tuple[bool, int, int]:
-        """One PASSIVE checkpoint: whether it was busy, the log's frames, those copied back."""
-        busy, logged, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    def _pass(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """One PASSIVE checkpoint: the log's frames, and how many of them are copied back."""
+        _busy, logged, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.runs += 1
-        return bool(busy), int(logged), int(copied)
+        return int(logged), int(copied)
 
     def _connect(self) -> sqlite3.Connection:
         # ``mode=rw``: never create the file (it appears with the engine's first connection,
