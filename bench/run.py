@@ -1852,13 +1852,6 @@ async def amain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _number_or_text(raw: str) -> float | str:
-    try:
-        return float(raw)
-    except ValueError:
-        return raw
-
-
 def _override(sizes: Sizes, assignment: str) -> None:
     """Apply one ``--set FIELD=VALUE``, typed like the field's current value."""
     name, _, raw = assignment.partition("=")
@@ -1869,8 +1862,9 @@ def _override(sizes: Sizes, assignment: str) -> None:
         if isinstance(current, bool):
             value = raw.lower() in ("1", "true", "yes", "on")
         elif isinstance(current, tuple):
-            # An empty default says nothing of its items: numbers where they parse as such.
-            kind = type(current[0]) if current else _number_or_text
+            # An empty default says nothing of its items: the field's annotation does.
+            annotation = str(Sizes.__dataclass_fields__[name].type)
+            kind = type(current[0]) if current else (float if "float" in annotation else str)
             value: Any = tuple(kind(item) for item in raw.split(","))
         else:
             value = type(current)(raw)
