@@ -1211,6 +1211,7 @@ class Bench:
                 )
             if "error" in step:
                 raise RuntimeError(f"socket_publish: {step['error']}")
+            index = await self._index_lag(install)
             ladder.append(
                 {
                     "rate": offered,
@@ -1221,6 +1222,7 @@ class Bench:
                     "refused": step["refused"],
                     "unanswered": step["unanswered"],
                     "cpu": window3.as_dict(),
+                    "search_index": index,
                 }
             )
             self.log(
@@ -1228,7 +1230,9 @@ class Bench:
                 f"{ladder[-1]['ack_ms'].get('p50', 0):.1f} p99 "
                 f"{ladder[-1]['ack_ms'].get('p99', 0):.1f} ms, {step['acked']:,} of "
                 f"{step['sent']:,} acked ({sum(step['refused'].values()):,} refused), server "
-                f"{sum(window3.as_dict().get('server_cpu_pct', [0.0])):.0f} % CPU"
+                f"{sum(window3.as_dict().get('server_cpu_pct', [0.0])):.0f} % CPU; search index "
+                f"{index['behind_at_end']} behind at the end, caught up in "
+                f"{index['caught_up_ms']} ms"
             )
         server_cpu = sum(cpu.get("server_cpu_s", [0.0]))
         result = {
@@ -1283,7 +1287,29 @@ class Bench:
 
     def _count_messages(self, install: Install, channels: list[int]) -> int | None:
         ids = ",".join(str(c) for c in channels)
-        query = f"SELECT count(*) FROM messages WHERE channel_id IN ({ids})"
+        return self._scalar(install, f"SELECT count(*) FROM messages WHERE channel_id IN ({ids})")
+
+    async def _index_lag(self, install: Install) -> dict[str, Any]:
+        """Right after a load step: how many messages had no search document yet (the
+        backlog, ADR 0024), and how long until the newest one had (polled every 20 ms, at
+        most 20 s). Documents are written in id order, so the gap between the newest message
+        and the newest document is the backlog."""
+        query = (
+            "SELECT (SELECT coalesce(max(id), 0) FROM messages) - "
+            "(SELECT coalesce(max(message_id), 0) FROM search_documents)"
+        )
+        started = time.perf_counter()
+        behind = self._scalar(install, query)
+        lag = behind
+        while lag and time.perf_counter() - started < 20:
+            await asyncio.sleep(0.02)
+            lag = self._scalar(install, query)
+        return {
+            "behind_at_end": behind,
+            "caught_up_ms": None if lag else round((time.perf_counter() - started) * 1e3, 1),
+        }
+
+    def _scalar(self, install: Install, query: str) -> int | None:
         if install.backend == "sqlite":
             path = install.database_url.removeprefix("sqlite:///")
             with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:

@@ -356,6 +356,7 @@ def build_application(
             services.realtime.start,
             services.files.start,
             services.sessions.start,
+            functools.partial(_index_missing_documents, services.search),
             firewall.start,
             limits.start,
             *([functools.partial(_handle_sighup, reloaders)] if reload_on_sighup else []),
@@ -393,6 +394,13 @@ def build_application(
 # objects of every request in flight many times over: 8-9 % of a socket send's CPU. Every
 # 20,000, the same objects are mostly freed by reference counting before a collection sees them.
 _GC_THRESHOLDS = (20_000, 10, 10)
+
+
+async def _index_missing_documents(search: Search) -> None:
+    """Search documents a stopped process still owed (storage/search_backlog.py)."""
+    written = await search.index_missing()
+    if written:
+        logger.warning("search index: wrote %d documents an earlier run left unwritten", written)
 
 
 async def _freeze_startup_objects() -> None:

@@ -44,7 +44,7 @@ from courtyard.services.search import search_document
 from courtyard.storage.errors import UniqueViolation
 from courtyard.storage.repositories.files import FileRecord, FileRepository
 from courtyard.storage.repositories.messages import NewMessage
-from courtyard.storage.repositories.search import SearchDocument, SearchRepository
+from courtyard.storage.repositories.search import SearchDocument
 from courtyard.storage.repositories.send_batch import SendBatchRepository
 from courtyard.storage.unit_of_work import UnitOfWork
 
@@ -192,7 +192,10 @@ class MessageWriter:
         queue = self._queue
         loop = asyncio.get_running_loop()
         try:
+            backlog = self._ctx.storage.search_backlog
             while queue:
+                if backlog.full:
+                    await backlog.caught_up()  # send no faster than the index keeps up
                 wait = self._next_start - loop.time()
                 if wait > 0 and len(queue) < self.batch_limit:
                     await asyncio.sleep(wait)  # more sends arrive meanwhile: one transaction
@@ -256,18 +259,21 @@ class MessageWriter:
         outcomes: list[Sent | BaseException | None] = [None] * len(batch)
         duplicates: dict[int, int] = {}
         stored: list[tuple[_Accepted, Message]] = []
+        documents: list[SearchDocument] = []
         async with self._ctx.storage.transaction() as uow:
             accepted = await self._accept(uow, batch, outcomes, duplicates, check_keys)
             if accepted:
                 await self._resolve_mentions(uow, accepted)
                 await self._reserve_seqs(uow, accepted, now)
-                messages = await self._insert(uow, accepted, now)
+                messages, documents = await self._insert(uow, accepted, now)
                 encoded = await self._after_insert(uow, accepted, messages, now)
                 for item, message, message_json in zip(accepted, messages, encoded, strict=True):
                     outcomes[item.index] = Sent(message, True, message_json)
                     stored.append((item, message))
-        # Committed: the after-stored plugins see each new message with its channel as the
-        # send left it.
+        # Committed: the search index follows a few milliseconds later (ADR 0024), and the
+        # after-stored plugins see each new message with its channel as the send left it.
+        if stored:
+            self._ctx.storage.search_backlog.index_later(documents)
         after = self._ctx.plugins.hook.courtyard_after_message_stored
         if stored and after.get_hookimpls():
             for item, message in stored:
@@ -397,7 +403,7 @@ class MessageWriter:
 
     async def _insert(
         self, uow: UnitOfWork, accepted: list[_Accepted], now: datetime
-    ) -> list[Message]:
+    ) -> tuple[list[Message], list[SearchDocument]]:
         ids = await uow.messages.insert_many(
             [
                 NewMessage(
@@ -433,16 +439,8 @@ class MessageWriter:
         ]
         if links:
             await FileRepository(uow.conn).attach(links, now=now)
-        await SearchRepository(uow.conn).index(
-            [
-                search_document(mid, item.text, [record.info.name for record in item.files])
-                if item.files
-                else SearchDocument(mid, index_terms(item.text), may_have_link(item.text))
-                for item, mid in zip(accepted, ids, strict=True)
-            ]
-        )
         # A new message has no reactions, replies or pin: built, not read back.
-        return [
+        messages = [
             Message(
                 id=mid,
                 channel_id=item.send.channel_id,
@@ -459,6 +457,14 @@ class MessageWriter:
             )
             for item, mid in zip(accepted, ids, strict=True)
         ]
+        # Written once this transaction has committed (storage/search_backlog.py).
+        documents = [
+            search_document(mid, item.text, [record.info.name for record in item.files])
+            if item.files
+            else SearchDocument(mid, index_terms(item.text), may_have_link(item.text))
+            for item, mid in zip(accepted, ids, strict=True)
+        ]
+        return messages, documents
 
     async def _after_insert(
         self, uow: UnitOfWork, accepted: list[_Accepted], messages: list[Message], now: datetime

@@ -34,6 +34,10 @@ from courtyard.storage.unit_of_work import UnitOfWork
 
 Order = Literal["date", "relevance"]
 
+#: Message ids below the newest search document where ``Search.index_missing`` looks for
+#: messages without one: five times the most the backlog holds (``MAX_PENDING``).
+MISSING_WINDOW = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class SearchRules:
@@ -95,6 +99,8 @@ class Search:
         limit = max(1, min(limit, self.rules.max_page_size))
         if query.is_empty:
             return SearchPage(results=[], order=order)
+        # Messages this process stored a moment ago are indexed first (ADR 0024).
+        await self._ctx.storage.search_backlog.caught_up()
         async with self._ctx.storage.snapshot() as uow:
             index = SearchRepository(uow.conn)
             spec = await self._spec(index, actor, query, order, position, limit)
@@ -216,6 +222,31 @@ class Search:
                 )
             last_id = rows[-1][0]
             indexed += len(rows)
+
+    async def index_missing(self, *, window: int = MISSING_WINDOW, batch: int = 1000) -> int:
+        """Write the documents of recent messages that have none; returns how many.
+
+        A process stopped with documents still queued (storage/search_backlog.py) leaves its
+        last messages without one. Looked for among the ``window`` ids below the newest
+        document and every id above it: more than the backlog holds at most, with room for
+        what other processes wrote meanwhile. Run at start-up.
+        """
+        from courtyard.storage.repositories.files import FileRepository
+
+        after_id = 0
+        written = 0
+        while True:
+            async with self._ctx.storage.transaction() as uow:
+                index = SearchRepository(uow.conn)
+                rows = await index.missing_documents(after_id=after_id, window=window, limit=batch)
+                if not rows:
+                    return written
+                names = await FileRepository(uow.conn).names_of([mid for mid, _ in rows])
+                await index.index(
+                    [search_document(mid, text, names.get(mid, [])) for mid, text in rows]
+                )
+            after_id = rows[-1][0]
+            written += len(rows)
 
 
 def _name_matches(attachment: Attachment, query: SearchQuery) -> bool:

@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,8 @@ class Database:
             "pool_reset_on_return": None,
         }
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        #: Awaited by ``dispose`` first: writes still owed (storage/search_backlog.py).
+        self.before_dispose: list[Callable[[], Awaitable[None]]] = []
         # The loop the writers run on, known from the first write: the checkpoint thread
         # pauses them through it (_writers_held).
         self._writers_loop: asyncio.AbstractEventLoop | None = None
@@ -215,7 +217,13 @@ class Database:
         return True
 
     async def dispose(self) -> None:
-        """Close every pooled connection (and stop checkpointing SQLite's log)."""
+        """Finish owed writes, close every pooled connection (and stop checkpointing SQLite's
+        log)."""
+        for finish in self.before_dispose:
+            try:
+                await finish()
+            except Exception:
+                logger.exception("finishing writes before closing the database failed")
         await self.engine.dispose()
         if self.heavy_engine is not self.engine:
             await self.heavy_engine.dispose()

@@ -19,6 +19,7 @@ from courtyard.storage.repositories.organization import OrganizationRepository
 from courtyard.storage.repositories.outbox import Outbox
 from courtyard.storage.repositories.security import AttemptRepository, TwoFactorRepository
 from courtyard.storage.repositories.users import UserRepository
+from courtyard.storage.search_backlog import SearchBacklog
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class Storage:
         self.database = database
         self._clock = clock or (lambda: datetime.now(UTC))
         self._commit_listeners: list[CommitListener] = []
+        #: New messages' search documents, written after their transactions (ADR 0024).
+        self.search_backlog = SearchBacklog(database)
+        database.before_dispose.append(self.search_backlog.close)
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Call ``listener(events)`` after every commit that wrote events (in position order)."""

@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY, TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from courtyard.domain.search_query import Phrase
-from courtyard.storage.driver import execute_many, fetch
+from courtyard.storage.driver import Portable, execute_many, fetch
 from courtyard.storage.repositories._base import Repository
 from courtyard.storage.repositories.search_syntax import (
     SCOPE_MARK,
@@ -58,26 +58,52 @@ _fts = table("search_fts", column("rowid", Integer))
 # PostgreSQL only (migration 0005): one row per document that has at least one pair term.
 _pairs = table("search_pairs", column("message_id", BigInteger), column("pairs", TSVECTOR))
 
-# Indexing new messages (``SearchRepository.index``): the document's terms, then the scope
-# term of its message's channel; on PostgreSQL the scope lexeme has no position, so it is
-# never part of a phrase. Terms hold no quote or backslash unescaped (``tsvector_literal``).
-_SQLITE_INDEX = (
+# Indexing messages (``SearchRepository.index``): the document's terms, then the scope term
+# of its message's channel; on PostgreSQL the scope lexeme has no position, so it is never
+# part of a phrase. Terms hold no quote or backslash unescaped (``tsvector_literal``).
+# A new message's document is written after the message's own transaction
+# (storage/search_backlog.py): a message deleted meanwhile gets none, and one edited meanwhile
+# keeps the edit's document (``{conflict}`` is ``_SKIP``). An edit's document replaces whatever
+# is there (``_REPLACE``): another transaction may be writing the first one at that moment.
+_SQLITE_INDEX_SQL = (
     "INSERT INTO search_documents (message_id, channel_id, body, has_link) "  # noqa: S608
     f"SELECT id, channel_id, ? || ' {SCOPE_MARK}' || CAST(channel_id AS TEXT), ? "
-    "FROM messages WHERE id = ?"
+    "FROM messages WHERE id = ? AND deleted_at IS NULL "
+    "ON CONFLICT (message_id) DO {conflict}"
 )
-_PG_INDEX = (
+_PG_INDEX_SQL = (
     "INSERT INTO search_documents (message_id, channel_id, body, has_link) "  # noqa: S608
     f"SELECT m.id, m.channel_id, CAST(v.body || ' ''{SCOPE_MARK}' || m.channel_id::text "
     "|| '''' AS tsvector), v.has_link "
     "FROM unnest($1::bigint[], $2::text[], $3::boolean[]) AS v(id, body, has_link) "
-    "JOIN messages AS m ON m.id = v.id"
+    "JOIN messages AS m ON m.id = v.id WHERE m.deleted_at IS NULL "
+    "ON CONFLICT (message_id) DO {conflict} RETURNING message_id"
 )
+_SKIP = "NOTHING"
+_REPLACE = (
+    "UPDATE SET channel_id = excluded.channel_id, body = excluded.body, "
+    "has_link = excluded.has_link"
+)
+#: By ``replace``.
+_SQLITE_INDEX = {
+    r: _SQLITE_INDEX_SQL.format(conflict=_REPLACE if r else _SKIP) for r in (False, True)
+}
+_PG_INDEX = {r: _PG_INDEX_SQL.format(conflict=_REPLACE if r else _SKIP) for r in (False, True)}
 _PG_PAIRS = (
     "INSERT INTO search_pairs (message_id, pairs) "
-    "SELECT d.message_id, CAST(v.pairs AS tsvector) "
+    "SELECT v.id, CAST(v.pairs AS tsvector) "
     "FROM unnest($1::bigint[], $2::text[]) AS v(id, pairs) "
-    "JOIN search_documents AS d ON d.message_id = v.id"
+    "ON CONFLICT (message_id) DO UPDATE SET pairs = excluded.pairs"
+)
+# Live messages without a document, after ``$1``: every one above the newest document, and
+# those among the ``$2`` ids below it (what a process that stopped with documents still
+# queued leaves behind; see ``SearchBacklog``).
+_MISSING = Portable.of(
+    "SELECT m.id, m.text FROM messages AS m "
+    "WHERE m.id > $1 AND m.deleted_at IS NULL "
+    "AND m.id > (SELECT coalesce(max(message_id), 0) FROM search_documents) - $2 "
+    "AND NOT EXISTS (SELECT 1 FROM search_documents AS d WHERE d.message_id = m.id) "
+    "ORDER BY m.id LIMIT $3"
 )
 
 # How many of the newest message ids PostgreSQL walks before it asks the index (see
@@ -146,13 +172,14 @@ class SearchRepository(Repository):
     def _sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    async def index(self, documents: Sequence[SearchDocument]) -> None:
-        """Add documents for new messages (already written in this transaction).
+    async def index(self, documents: Sequence[SearchDocument], *, replace: bool = False) -> None:
+        """Add documents for messages (committed, or written in this transaction).
 
         Each document also gets its message's channel: in ``channel_id`` (visibility is
         checked on the document itself, with no join) and as the scope term ``§<id>`` after
-        its words, so ``in:#channel`` is matched by the index (``scope_term``). A document
-        is written only for a message that exists (the insert selects it)."""
+        its words, so ``in:#channel`` is matched by the index (``scope_term``). A document is
+        written only for a message that exists and is not deleted (the insert selects it). A
+        message that has a document keeps it, unless ``replace`` (an edit)."""
         if not documents:
             return
         # SQL written once, straight to the driver: on the send path, building this with the
@@ -160,36 +187,48 @@ class SearchRepository(Repository):
         if self._sqlite:
             await execute_many(
                 self.conn,
-                _SQLITE_INDEX,
+                _SQLITE_INDEX[replace],
                 [(" ".join(d.terms), d.has_link, d.message_id) for d in documents],
             )
             return
-        await fetch(
+        written = await fetch(
             self.conn,
-            _PG_INDEX,
+            _PG_INDEX[replace],
             (
                 [d.message_id for d in documents],
                 [tsvector_literal(d.terms) for d in documents],
                 [d.has_link for d in documents],
             ),
         )
-        await self._index_pairs(documents)
+        ids = {int(row[0]) for row in written}
+        await self._index_pairs([d for d in documents if d.message_id in ids], replace=replace)
 
-    async def _index_pairs(self, documents: Sequence[SearchDocument]) -> None:
+    async def _index_pairs(self, documents: Sequence[SearchDocument], *, replace: bool) -> None:
         """PostgreSQL: the pair terms of the documents just written (``search_pairs``); a
         document with no two adjacent ASCII terms gets no row."""
+        if replace and documents:
+            await self.conn.execute(
+                delete(_pairs).where(_pairs.c.message_id.in_([d.message_id for d in documents]))
+            )
         paired = [(d.message_id, pair_terms(d.terms)) for d in documents]
         rows = [(m, " ".join(f"'{t}'" for t in terms)) for m, terms in paired if terms]
         if not rows:
             return
-        # Only for documents that were written (like the documents, whose insert selects
-        # the message); the foreign key then cascades every later removal to the pairs.
+        # Only for documents just written; the foreign key then cascades every later removal
+        # to the pairs.
         await fetch(self.conn, _PG_PAIRS, ([m for m, _ in rows], [p for _, p in rows]))
 
     async def replace(self, document: SearchDocument) -> None:
         """Re-index an edited message."""
-        await self.remove(document.message_id)
-        await self.index([document])
+        await self.index([document], replace=True)
+
+    async def missing_documents(
+        self, *, after_id: int, window: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(id, text) of live messages after ``after_id`` that have no document: every one
+        above the newest document, and those among the ``window`` ids below it."""
+        rows = await fetch(self.conn, _MISSING, (after_id, window, limit))
+        return [(int(row[0]), str(row[1])) for row in rows]
 
     async def remove(self, message_id: int) -> None:
         """Drop a deleted message from the index."""

@@ -1,0 +1,243 @@
+"""New messages' search documents, written after their transactions (storage/search_backlog.py,
+ADR 0024): written soon and in batches, never for a message deleted meanwhile nor over an
+edit's document, retried after a failure, bounded, finished at shutdown, and recovered at
+start-up when a process stopped with documents still queued."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import insert, select, text, update
+
+from courtyard.domain.search_query import parse_query
+from courtyard.services.search import search_document
+from courtyard.storage.engine import Database
+from courtyard.storage.repositories.messages import MessageRepository, NewMessage
+from courtyard.storage.repositories.search import SearchRepository, SearchSpec
+from courtyard.storage.schema import channels, messages, search_documents, users
+from courtyard.storage.search_backlog import SearchBacklog
+from courtyard.storage.timestamps import from_micros
+from tests.support import DatabaseFactory, Org
+
+NOW = 1_700_000_000_000_000
+
+
+async def _messages(database: Database, lines: list[str]) -> tuple[int, list[int]]:
+    """A user and a public channel holding ``lines``, with no search documents; returns the
+    user's id and the messages' ids."""
+    async with database.write() as conn:
+        user_id = (
+            await conn.execute(
+                insert(users)
+                .values(
+                    username="backlog",
+                    display_name="Backlog",
+                    role="member",
+                    created_at=NOW,
+                    updated_at=NOW,
+                    credentials_changed_at=NOW,
+                )
+                .returning(users.c.id)
+            )
+        ).scalar_one()
+        channel_id = (
+            await conn.execute(
+                insert(channels)
+                .values(kind="public", name="queue", name_key="queue", created_at=NOW)
+                .returning(channels.c.id)
+            )
+        ).scalar_one()
+        ids = await MessageRepository(conn).insert_many(
+            [
+                NewMessage(channel_id, seq, user_id, line, None, None, False, False)
+                for seq, line in enumerate(lines, start=1)
+            ],
+            now=from_micros(NOW),
+        )
+    return user_id, list(ids)
+
+
+async def _documents(database: Database) -> dict[int, str]:
+    async with database.read() as conn:
+        rows = await conn.execute(select(search_documents.c.message_id, search_documents.c.body))
+        return {int(row.message_id): str(row.body) for row in rows}
+
+
+async def _find(database: Database, q: str, user_id: int) -> list[int]:
+    async with database.read() as conn:
+        hits = await SearchRepository(conn).search(
+            SearchSpec(user_id=user_id, include_public=True, include=parse_query(q).include)
+        )
+    return [hit.message_id for hit in hits]
+
+
+async def test_documents_are_written_together_soon_after_they_are_queued(
+    databases: DatabaseFactory,
+) -> None:
+    database = Database(await databases.create())
+    try:
+        user_id, ids = await _messages(database, [f"rollout step {n}" for n in range(300)])
+        backlog = SearchBacklog(database, interval=0.05, chunk=128)
+        backlog.index_later(
+            [search_document(mid, f"rollout step {n}") for n, mid in enumerate(ids)]
+        )
+        assert backlog.pending == 300 and await _documents(database) == {}
+        await asyncio.sleep(0.5)  # the interval passes; nobody asked
+        assert backlog.pending == 0 and backlog.written == 300 and backlog.failures == 0
+        assert sorted(await _documents(database)) == ids
+        assert await _find(database, "rollout", user_id) == sorted(ids, reverse=True)[:20]
+    finally:
+        await database.dispose()
+
+
+async def test_caught_up_waits_for_what_was_queued_before_it_and_no_longer(
+    databases: DatabaseFactory,
+) -> None:
+    database = Database(await databases.create())
+    try:
+        user_id, ids = await _messages(database, ["first deploy", "second deploy"])
+        # An interval far longer than the test: only a searcher's wait makes it write.
+        backlog = SearchBacklog(database, interval=60)
+        await backlog.caught_up()  # nothing queued: returns at once
+        backlog.index_later([search_document(ids[0], "first deploy")])
+        await asyncio.wait_for(backlog.caught_up(), 5)
+        assert await _find(database, "deploy", user_id) == [ids[0]]
+        backlog.index_later([search_document(ids[1], "second deploy")])
+        await asyncio.wait_for(backlog.caught_up(), 5)
+        assert await _find(database, "deploy", user_id) == [ids[1], ids[0]]
+    finally:
+        await database.dispose()
+
+
+async def test_a_message_deleted_or_edited_before_its_document_is_written_stays_so(
+    databases: DatabaseFactory,
+) -> None:
+    database = Database(await databases.create())
+    try:
+        user_id, ids = await _messages(database, ["kept word", "deleted word", "typo word"])
+        kept, deleted, edited = ids
+        backlog = SearchBacklog(database, interval=60)
+        backlog.index_later(
+            [
+                search_document(mid, line)
+                for mid, line in zip(ids, ["kept word", "deleted word", "typo word"], strict=True)
+            ]
+        )
+        # Meanwhile one is deleted and one edited, each in a transaction of its own.
+        async with database.write() as conn:
+            await conn.execute(
+                update(messages).where(messages.c.id == deleted).values(deleted_at=NOW)
+            )
+        async with database.write() as conn:
+            await conn.execute(
+                update(messages).where(messages.c.id == edited).values(text="fixed word")
+            )
+            await SearchRepository(conn).replace(search_document(edited, "fixed word"))
+        await asyncio.wait_for(backlog.caught_up(), 5)
+        assert sorted(await _documents(database)) == [kept, edited]
+        assert await _find(database, "word", user_id) == [edited, kept]
+        assert await _find(database, "fixed", user_id) == [edited]
+        assert await _find(database, "typo", user_id) == []
+        # And an edit replaces a document already written.
+        async with database.write() as conn:
+            await SearchRepository(conn).replace(search_document(kept, "renamed word"))
+        assert await _find(database, "kept", user_id) == []
+        assert await _find(database, "renamed", user_id) == [kept]
+    finally:
+        await database.dispose()
+
+
+async def test_a_failed_write_is_retried_and_waiting_searchers_go_on(
+    databases: DatabaseFactory,
+) -> None:
+    database = Database(await databases.create())
+    failing = {
+        "sqlite": [
+            "CREATE TRIGGER refuse_documents BEFORE INSERT ON search_documents "
+            "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END"
+        ],
+        "postgresql": [
+            "CREATE FUNCTION refuse_documents() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$",
+            "CREATE TRIGGER refuse_documents BEFORE INSERT ON search_documents "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_documents()",
+        ],
+    }[database.dialect]
+    try:
+        user_id, ids = await _messages(database, ["retried entry"])
+        async with database.write() as conn:
+            for statement in failing:
+                await conn.execute(text(statement))
+        backlog = SearchBacklog(database, interval=0.01, retry_after=0.2)
+        backlog.index_later([search_document(ids[0], "retried entry")])
+        # The searcher is not held up by a database that refuses: it goes on without.
+        await asyncio.wait_for(backlog.caught_up(), 5)
+        assert backlog.failures >= 1 and backlog.pending == 1
+        assert await _find(database, "retried", user_id) == []
+        async with database.write() as conn:
+            await conn.execute(
+                text("DROP TRIGGER refuse_documents ON search_documents")
+                if database.dialect == "postgresql"
+                else text("DROP TRIGGER refuse_documents")
+            )
+        for _ in range(100):  # retried after retry_after, with nobody waiting
+            if backlog.pending == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert backlog.pending == 0 and backlog.written == 1
+        assert await _find(database, "retried", user_id) == ids
+    finally:
+        await database.dispose()
+
+
+async def test_a_full_backlog_says_so_until_it_has_caught_up(databases: DatabaseFactory) -> None:
+    database = Database(await databases.create())
+    try:
+        _, ids = await _messages(database, [f"line {n}" for n in range(5)])
+        backlog = SearchBacklog(database, interval=60, max_pending=4)
+        backlog.index_later([search_document(mid, "line") for mid in ids[:3]])
+        assert not backlog.full
+        backlog.index_later([search_document(mid, "line") for mid in ids[3:]])
+        assert backlog.full  # the group commit now waits for caught_up() before a batch
+        await asyncio.wait_for(backlog.caught_up(), 5)
+        assert not backlog.full and backlog.written == 5
+    finally:
+        await database.dispose()
+
+
+async def test_closing_the_database_writes_what_is_still_queued(
+    databases: DatabaseFactory,
+) -> None:
+    url = await databases.create()
+    database = Database(url)
+    _, ids = await _messages(database, ["owed at shutdown"])
+    backlog = SearchBacklog(database, interval=60)
+    database.before_dispose.append(backlog.close)
+    backlog.index_later([search_document(ids[0], "owed at shutdown")])
+    await database.dispose()
+    database = Database(url)
+    try:
+        assert sorted(await _documents(database)) == ids
+    finally:
+        await database.dispose()
+
+
+async def test_documents_a_stopped_process_owed_are_written_at_start_up(fresh_org: Org) -> None:
+    person = await fresh_org.person("recovered")
+    channel = await person.create_channel()
+    sent = [await person.send(channel["id"], f"unindexed note {n}") for n in range(3)]
+    ids = [message["id"] for message in sent]
+    storage = fresh_org.server.services.context.storage
+    await storage.search_backlog.caught_up()
+    # As if the process had stopped before writing the last two documents.
+    async with storage.database.write() as conn:
+        await conn.execute(
+            search_documents.delete().where(search_documents.c.message_id.in_(ids[1:]))
+        )
+    query = {"q": "unindexed"}
+    found = (await person.get("/api/v1/search", params=query)).json()["results"]
+    assert [r["message"]["id"] for r in found] == ids[:1]
+    assert await fresh_org.server.services.search.index_missing() == 2
+    assert await fresh_org.server.services.search.index_missing() == 0
+    found = (await person.get("/api/v1/search", params=query)).json()["results"]
+    assert [r["message"]["id"] for r in found] == ids[::-1]
