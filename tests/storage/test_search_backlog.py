@@ -241,3 +241,18 @@ async def test_documents_a_stopped_process_owed_are_written_at_start_up(fresh_or
     assert await fresh_org.server.services.search.index_missing() == 0
     found = (await person.get("/api/v1/search", params=query)).json()["results"]
     assert [r["message"]["id"] for r in found] == ids[::-1]
+
+
+async def test_sends_leave_their_documents_to_the_backlog_on_postgresql_only(
+    org: Org, db_backend: str
+) -> None:
+    # On SQLite the send's own transaction writes the document (ADR 0024: separate
+    # transactions cost the one writer more than they saved); PostgreSQL's come after.
+    person = await org.person("sender")
+    channel = await person.create_channel()
+    backlog = org.server.services.context.storage.search_backlog
+    before = backlog.written
+    sent = await person.send(channel["id"], "handed over afterwards")
+    found = (await person.get("/api/v1/search", params={"q": "afterwards"})).json()["results"]
+    assert [r["message"]["id"] for r in found] == [sent["id"]]  # the sender's search sees it
+    assert backlog.written - before == (0 if db_backend == "sqlite" else 1)

@@ -44,7 +44,7 @@ from courtyard.services.search import search_document
 from courtyard.storage.errors import UniqueViolation
 from courtyard.storage.repositories.files import FileRecord, FileRepository
 from courtyard.storage.repositories.messages import NewMessage
-from courtyard.storage.repositories.search import SearchDocument
+from courtyard.storage.repositories.search import SearchDocument, SearchRepository
 from courtyard.storage.repositories.send_batch import SendBatchRepository
 from courtyard.storage.unit_of_work import UnitOfWork
 
@@ -270,9 +270,10 @@ class MessageWriter:
                 for item, message, message_json in zip(accepted, messages, encoded, strict=True):
                     outcomes[item.index] = Sent(message, True, message_json)
                     stored.append((item, message))
-        # Committed: the search index follows a few milliseconds later (ADR 0024), and the
-        # after-stored plugins see each new message with its channel as the send left it.
-        if stored:
+        # Committed: on PostgreSQL the search index follows a few milliseconds later (ADR
+        # 0024), and the after-stored plugins see each new message with its channel as the
+        # send left it.
+        if documents:
             self._ctx.storage.search_backlog.index_later(documents)
         after = self._ctx.plugins.hook.courtyard_after_message_stored
         if stored and after.get_hookimpls():
@@ -457,14 +458,16 @@ class MessageWriter:
             )
             for item, mid in zip(accepted, ids, strict=True)
         ]
-        # Written once this transaction has committed (storage/search_backlog.py).
         documents = [
             search_document(mid, item.text, [record.info.name for record in item.files])
             if item.files
             else SearchDocument(mid, index_terms(item.text), may_have_link(item.text))
             for item, mid in zip(accepted, ids, strict=True)
         ]
-        return messages, documents
+        if self._ctx.storage.search_backlog.deferred:
+            return messages, documents  # written once this transaction has committed
+        await SearchRepository(uow.conn).index(documents)
+        return messages, []
 
     async def _after_insert(
         self, uow: UnitOfWork, accepted: list[_Accepted], messages: list[Message], now: datetime

@@ -1,10 +1,13 @@
-"""New messages' search documents, written just after the messages instead of with them.
+"""New messages' search documents on PostgreSQL, written just after the messages.
 
 Writing the search index inside a send's transaction made every acknowledgement wait for it:
-on SQLite the FTS5 insert and its flush at commit were a third of a send's CPU, and on
-PostgreSQL the two GIN-indexed inserts were most of a batch's statement time (docs/adr/0024).
-Here the group commit hands each batch's documents over once the batch has committed, and they
-are written in transactions of their own a few milliseconds later, many at a time.
+on PostgreSQL the two GIN-indexed inserts were most of a batch's statement time, and the
+database's process the limit of ingest (docs/adr/0024). There the group commit hands each
+batch's documents over once the batch has committed, and they are written in transactions of
+their own a few milliseconds later, many at a time, on a connection of their own beside the
+sends. SQLite writes them in the send's transaction as before (``deferred`` is false): one
+writer on the event loop's core does the same work either way, and measured, the separate
+transactions cost more than they saved.
 
 What a user sees does not change:
 - **Read your own writes.** A search first waits for ``caught_up()``: everything this process
@@ -40,9 +43,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a document waits for others to share its transaction.
 INTERVAL = 0.005
-#: Documents per transaction at most. On SQLite a transaction holds the one writer's lock and
-#: the event loop: 128 documents take about 2 ms, about as long as one group-commit batch.
-#: PostgreSQL's run on a connection of their own, beside the sends.
+#: Documents per transaction at most. On SQLite (used there only when asked) a transaction
+#: holds the one writer's lock and the event loop: 128 documents take about 2 ms, as long as a
+#: group-commit batch. PostgreSQL's run on a connection of their own, beside the sends.
 SQLITE_CHUNK = 128
 POSTGRESQL_CHUNK = 1000
 #: Documents queued at most before sends wait for the backlog.
@@ -63,6 +66,9 @@ class SearchBacklog:
         retry_after: float = RETRY_AFTER,
     ) -> None:
         self._database = database
+        #: Whether the group commit hands new messages' documents here (PostgreSQL) or
+        #: writes them in the send's own transaction (SQLite; see the module's doc).
+        self.deferred = not database.is_sqlite
         self._interval = interval
         self._chunk = chunk or (SQLITE_CHUNK if database.is_sqlite else POSTGRESQL_CHUNK)
         self._max_pending = max_pending
