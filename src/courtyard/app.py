@@ -397,8 +397,13 @@ _GC_THRESHOLDS = (20_000, 10, 10)
 
 
 async def _index_missing_documents(search: Search) -> None:
-    """Search documents a stopped process still owed (storage/search_backlog.py)."""
-    written = await search.index_missing()
+    """Search documents a stopped process still owed (storage/search_backlog.py). A failure
+    is logged and does not stop the server: the next start looks again."""
+    try:
+        written = await search.index_missing()
+    except Exception:
+        logger.exception("search index: looking for documents an earlier run owed failed")
+        return
     if written:
         logger.warning("search index: wrote %d documents an earlier run left unwritten", written)
 
