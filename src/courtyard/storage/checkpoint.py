@@ -19,6 +19,12 @@ of writes some always arrive during the checkpoint, so the log grew without end 
 remain after a few passes, the thread asks the database to hold its writers (``hold``: an
 application-level pause, so the event loop keeps running and only writes wait) and copies the
 few frames written meanwhile; the next write transaction then rewinds the log.
+
+Other processes writing to the same file (``serve --workers``) are not held by that pause: one
+of their transactions may have begun during the pass, and it appends to the log instead of
+rewinding it. The next round sees it (the log's header, which SQLite writes anew on every
+rewind, is unchanged) and holds every process's writers for its last pass by taking SQLite's
+own write lock; they wait a few milliseconds in SQLite's busy handler (docs/adr/0024).
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ UNHELD_PASSES = 4
 #: ... stopping early after a pass this short (seconds): what it left is little to copy.
 SHORT_PASS = 0.003
 
+#: Seconds to wait for SQLite's write lock before a locked pass (another process's transaction
+#: to end); without it, an ordinary held pass.
+LOCK_TIMEOUT = 0.05
+
 #: ``hold(timeout)``: a context in which the database's writers are paused; it yields whether
 #: they paused within ``timeout`` seconds.
 WriterHold = Callable[[float], AbstractContextManager[bool]]
@@ -68,6 +78,10 @@ class Checkpointer:
         #: write rewinds it (tests and diagnostics).
         self.rewinds = 0
         self._settled = (0, 0)
+        #: The log's header when a held pass last copied everything (see ``_log_header``).
+        self._settled_header: bytes | None = None
+        #: Held passes that also took SQLite's write lock (tests and diagnostics).
+        self.locked_passes = 0
 
     def start(self) -> None:
         """Start checkpointing."""
@@ -81,27 +95,34 @@ class Checkpointer:
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
+        locker: sqlite3.Connection | None = None
         try:
             while True:
                 stopping = self._stopped.wait(self._interval)
                 try:
                     if conn is None:
                         conn = self._connect()
-                    self._checkpoint(conn)
+                    if locker is None:
+                        locker = self._connect(timeout=LOCK_TIMEOUT)
+                    self._checkpoint(conn, locker)
                 except sqlite3.Error as exc:  # not there yet, or busy: the next round tries again
                     logger.debug("checkpoint of %s skipped: %s", self._path, exc)
                 if stopping:
                     return
         finally:
-            if conn is not None:
-                conn.close()
+            for opened in (conn, locker):
+                if opened is not None:
+                    opened.close()
 
-    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+    def _checkpoint(self, conn: sqlite3.Connection, locker: sqlite3.Connection) -> None:
         # The counts are those of the log when a pass began; writes may have added frames
         # since, so "all copied" is only known with the writers held. Each pass copies what
         # was written during the one before, so a few passes without holding anyone leave the
         # held pass only a few milliseconds of writes to copy (a second's worth, straight
         # after the first pass, held the writers for 12-20 ms under S6's load).
+        # Written to since the last held pass copied everything, but with the same header:
+        # not rewound, because a transaction of another process had begun during that pass.
+        header = self._log_header()
         for _ in range(UNHELD_PASSES):
             started = time.monotonic()
             logged, copied = self._pass(conn)
@@ -114,14 +135,39 @@ class Checkpointer:
         with self._hold(HOLD_TIMEOUT) as held:
             if not held:
                 return
-            # Other processes writing to the same file (``serve --workers``) are not held: a
-            # write of theirs during this pass leaves frames behind, and the next round tries
-            # again. A RESTART checkpoint, which waits for every writer, rewound less often
-            # in the two-process test (docs/adr/0023).
-            logged, copied = self._pass(conn)
+            # Other processes' writers are held too only after a round that left the log
+            # unrewound. A RESTART checkpoint, which waits for every writer, rewound less
+            # often in the two-process test (docs/adr/0023).
+            unrewound = header is not None and header == self._settled_header
+            logged, copied = self._locked_pass(conn, locker) if unrewound else self._pass(conn)
+            header = self._log_header()
         if copied >= logged:
             self._settled = (logged, copied)
+            self._settled_header = header
             self.rewinds += 1
+
+    def _locked_pass(self, conn: sqlite3.Connection, locker: sqlite3.Connection) -> tuple[int, int]:
+        """A pass with SQLite's write lock held by ``locker``, so that no process writes during
+        it; an ordinary pass if another process's transaction keeps the lock LOCK_TIMEOUT."""
+        try:
+            locker.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return self._pass(conn)
+        try:
+            self.locked_passes += 1
+            return self._pass(conn)
+        finally:
+            locker.execute("ROLLBACK")
+
+    def _log_header(self) -> bytes | None:
+        """The log's checkpoint sequence number and first salt (bytes 12-20 of its header),
+        which SQLite changes each time it starts the log again; None without a log."""
+        try:
+            with open(f"{self._path}-wal", "rb") as log:
+                header = log.read(20)
+        except OSError:
+            return None
+        return header[12:20] if len(header) == 20 else None
 
     def _pass(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """One PASSIVE checkpoint: the log's frames, and how many of them are copied back."""
@@ -129,8 +175,10 @@ class Checkpointer:
         self.runs += 1
         return int(logged), int(copied)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, timeout: float = 1) -> sqlite3.Connection:
         # ``mode=rw``: never create the file (it appears with the engine's first connection,
-        # and a deleted database stays deleted).
+        # and a deleted database stays deleted). Autocommit: ``_locked_pass`` begins its own.
         uri = Path(self._path).resolve().as_uri() + "?mode=rw"
-        return sqlite3.connect(uri, uri=True, timeout=1, check_same_thread=False)
+        return sqlite3.connect(
+            uri, uri=True, timeout=timeout, check_same_thread=False, isolation_level=None
+        )
