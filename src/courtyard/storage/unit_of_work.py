@@ -59,7 +59,8 @@ class Storage:
         self.database = database
         self._clock = clock or (lambda: datetime.now(UTC))
         self._commit_listeners: list[CommitListener] = []
-        #: New messages' search documents, written after their transactions (ADR 0024).
+        #: New messages' search documents on PostgreSQL, written after their transactions
+        #: (ADR 0024).
         self.search_backlog = SearchBacklog(database)
         database.before_dispose.append(self.search_backlog.close)
 
