@@ -10,61 +10,18 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 
 from courtyard.domain.search_query import Phrase, parse_query
 from courtyard.services.search import search_document
 from courtyard.storage import migrate
 from courtyard.storage.engine import Database
 from courtyard.storage.repositories import search as search_repository
-from courtyard.storage.repositories.messages import MessageRepository, NewMessage
 from courtyard.storage.repositories.search import SearchRepository, SearchSpec
 from courtyard.storage.repositories.search_syntax import pair_terms, pairs_tsquery, rank_documents
-from courtyard.storage.schema import channels, messages, search_documents, users
-from courtyard.storage.timestamps import from_micros
+from courtyard.storage.schema import messages, search_documents
+from tests.storage.channels_seed import fill_channels
 from tests.support import DatabaseFactory
-
-NOW = 1_700_000_000_000_000
-
-
-async def _fill(database: Database, texts: dict[str, list[str]]) -> dict[str, int]:
-    """A user, one public channel per key, its messages indexed; returns channel ids."""
-    ids: dict[str, int] = {}
-    async with database.write() as conn:
-        user_id = (
-            await conn.execute(
-                insert(users)
-                .values(
-                    username="indexer",
-                    display_name="Indexer",
-                    role="member",
-                    created_at=NOW,
-                    updated_at=NOW,
-                    credentials_changed_at=NOW,
-                )
-                .returning(users.c.id)
-            )
-        ).scalar_one()
-        for name, lines in texts.items():
-            channel_id = (
-                await conn.execute(
-                    insert(channels)
-                    .values(kind="public", name=name, name_key=name, created_at=NOW)
-                    .returning(channels.c.id)
-                )
-            ).scalar_one()
-            ids[name] = channel_id
-            await MessageRepository(conn).insert_many(
-                [
-                    NewMessage(channel_id, seq, user_id, line, None, None, False, False)
-                    for seq, line in enumerate(lines, start=1)
-                ],
-                now=from_micros(NOW),
-            )
-        rows = await conn.execute(select(messages.c.id, messages.c.text))
-        await SearchRepository(conn).index([search_document(r.id, r.text) for r in rows])
-    ids["user"] = user_id
-    return ids
 
 
 async def _find(database: Database, q: str, user_id: int, **spec: Any) -> list[int]:
@@ -90,7 +47,9 @@ async def test_migration_0004_fills_existing_documents_both_ways(
     url = await databases.create()
     database = Database(url)
     try:
-        ids = await _fill(database, {"ops": ["deploy failed 数据安全"], "dev": ["deploy ok"]})
+        ids = await fill_channels(
+            database, {"ops": ["deploy failed 数据安全"], "dev": ["deploy ok"]}
+        )
         ops = await _message_ids(database, ids["ops"])
         dev = await _message_ids(database, ids["dev"])
         await database.dispose()
@@ -130,7 +89,7 @@ async def test_newest_first_across_the_walk_and_the_index(
     database = Database(await databases.create())
     try:
         lines = [f"release {n} notes" if n % 4 == 0 else f"other {n}" for n in range(40)]
-        ids = await _fill(database, {"big": lines, "small": ["release small"]})
+        ids = await fill_channels(database, {"big": lines, "small": ["release small"]})
         user = ids["user"]
         every = [
             mid
@@ -226,7 +185,9 @@ async def test_phrases_match_adjacent_words_on_both_databases(
     monkeypatch.setattr(search_repository, "_PAIRED_WALK_MAX", walk_max)
     database = Database(await databases.create())
     try:
-        ids = await _fill(database, {"ops": PHRASE_LINES, "dev": ["pull request elsewhere"]})
+        ids = await fill_channels(
+            database, {"ops": PHRASE_LINES, "dev": ["pull request elsewhere"]}
+        )
         user = ids["user"]
         m = await _message_ids(database, ids["ops"])
         dev = await _message_ids(database, ids["dev"])
@@ -279,7 +240,7 @@ async def test_phrase_candidates_that_do_not_match_are_read_past(
     database = Database(await databases.create())
     try:
         lines = ["review pull request one", *["review pull then pull request"] * 5, "deploy"]
-        ids = await _fill(database, {"ops": lines})
+        ids = await fill_channels(database, {"ops": lines})
         m = await _message_ids(database, ids["ops"])
         user = ids["user"]
         assert await _find(database, '"review pull request"', user, limit=1) == [m[0]]
@@ -297,7 +258,7 @@ async def test_phrase_candidates_that_do_not_match_are_read_past(
 async def test_edits_and_deletions_replace_the_pairs(databases: DatabaseFactory) -> None:
     database = Database(await databases.create())
     try:
-        ids = await _fill(database, {"ops": ["merge the pull request", "pull request two"]})
+        ids = await fill_channels(database, {"ops": ["merge the pull request", "pull request two"]})
         user = ids["user"]
         first, second = await _message_ids(database, ids["ops"])
         async with database.write() as conn:
@@ -325,7 +286,7 @@ async def test_migration_0005_pairs_existing_documents_both_ways(
     database = Database(url)
     try:
         lines = [*PHRASE_LINES, "数据安全 only", "deploy", "Déjà vu 12 34 déjà vu"]
-        ids = await _fill(database, {"ops": lines})
+        ids = await fill_channels(database, {"ops": lines})
         user = ids["user"]
         written = {} if database.is_sqlite else await _pairs_of(database)
         await database.dispose()

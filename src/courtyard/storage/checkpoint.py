@@ -120,9 +120,10 @@ class Checkpointer:
         # was written during the one before, so a few passes without holding anyone leave the
         # held pass only a few milliseconds of writes to copy (a second's worth, straight
         # after the first pass, held the writers for 12-20 ms under S6's load).
+        #
         # Written to since the last held pass copied everything, but with the same header:
         # not rewound, because a transaction of another process had begun during that pass.
-        header = self._log_header()
+        header_at_start = self._log_header()
         for _ in range(UNHELD_PASSES):
             started = time.monotonic()
             logged, copied = self._pass(conn)
@@ -138,12 +139,12 @@ class Checkpointer:
             # Other processes' writers are held too only after a round that left the log
             # unrewound. A RESTART checkpoint, which waits for every writer, rewound less
             # often in the two-process test (docs/adr/0023).
-            unrewound = header is not None and header == self._settled_header
+            unrewound = header_at_start is not None and header_at_start == self._settled_header
             logged, copied = self._locked_pass(conn, locker) if unrewound else self._pass(conn)
-            header = self._log_header()
+            header_now = self._log_header()
         if copied >= logged:
             self._settled = (logged, copied)
-            self._settled_header = header
+            self._settled_header = header_now
             self.rewinds += 1
 
     def _locked_pass(self, conn: sqlite3.Connection, locker: sqlite3.Connection) -> tuple[int, int]:
