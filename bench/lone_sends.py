@@ -5,12 +5,15 @@ a channel, makes ``--count`` requests of one kind of S5's chat mix one after the
 keep-alive connection (for sends, each group-commit batch then holds one send) and reports the
 server's CPU per request (from /proc) and the round trip. ``--kind`` picks the request: a send
 (the default), a 50-message history page, a reaction, a read marker, the channel list, or
-``/healthz`` (the request cycle alone: no authentication, no database).
+``/healthz`` (the request cycle alone: no authentication, no database), or a ``reconnect`` of
+the event socket (upgrade with a bearer token and ``since`` at the stream's position, read up to
+``caught_up``, close): S2's storm one reconnect at a time.
 ``--profile FILE`` records the server with py-spy meanwhile (raw format).
 
     .venv/bin/python -m bench.lone_sends sqlite --count 2000
     .venv/bin/python -m bench.lone_sends sqlite --kind history
     .venv/bin/python -m bench.lone_sends postgresql --count 2000 --profile /tmp/lone.txt
+    .venv/bin/python -m bench.lone_sends sqlite --kind reconnect
 """
 
 from __future__ import annotations
@@ -26,12 +29,27 @@ import tempfile
 import time
 from pathlib import Path
 
+import websockets
+
 from bench import populate
 from bench.gen import EMOJI
 from bench.httpc import HTTPPool
 from bench.procs import Courtyard, cpu_seconds, create_pg_database, drop_pg_database
 
-KINDS = ("send", "history", "react", "read", "channels", "healthz")
+KINDS = ("send", "history", "react", "read", "channels", "healthz", "reconnect")
+
+
+async def _reconnect(port: int, token: str, since: int) -> None:
+    """One event-socket reconnect: upgrade, frames up to ``caught_up``, close."""
+    async with websockets.connect(
+        f"ws://127.0.0.1:{port}/api/v1/events?since={since}",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        compression=None,
+    ) as socket:
+        while True:
+            frame = await socket.recv()
+            if isinstance(frame, str) and frame.startswith('{"type":"caught_up"'):
+                return
 
 
 def _request(
@@ -54,7 +72,9 @@ def _request(
     return "GET", "/api/v1/channels", None, 200
 
 
-async def run(backend: str, count: int, profile: str | None, kind: str = "send") -> str:
+async def run(
+    backend: str, count: int, profile: str | None, kind: str = "send", gil: bool = False
+) -> str:
     data_dir = Path(tempfile.mkdtemp(prefix="courtyard-lone-"))
     pg_name = None
     if backend == "postgresql":
@@ -76,7 +96,12 @@ async def run(backend: str, count: int, profile: str | None, kind: str = "send")
         for number in range(200):  # warm-up: caches, prepared statements; pages to read
             _, body = await pool.request("POST", path, {"text": f"warm-up {number}"}, owner)
             message_ids.append(int(json.loads(body)["id"]))
+        _, body = await pool.request("GET", "/api/v1/state", None, owner)
+        position = int(json.loads(body)["position"])
         for number in range(200):
+            if kind == "reconnect":
+                await _reconnect(server.port, owner, position)
+                continue
             method, target, payload, _ = _request(kind, number, channel, message_ids)
             await pool.request(method, target, payload, owner)
         spy = None
@@ -86,6 +111,7 @@ async def run(backend: str, count: int, profile: str | None, kind: str = "send")
                 str(exe),
                 *("record", "--pid", str(server.pid), "--rate", "400", "--nonblocking"),
                 *("--format", "raw", "--output", profile, "--duration", "3600"),
+                *(["--gil"] if gil else []),
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
             )
@@ -94,11 +120,14 @@ async def run(backend: str, count: int, profile: str | None, kind: str = "send")
         started = time.perf_counter()
         rtts: list[float] = []
         for number in range(count):
-            method, target, payload, expected = _request(kind, number, channel, message_ids)
             sent = time.perf_counter()
-            status, _ = await pool.request(method, target, payload, owner)
-            if status != expected:
-                raise RuntimeError(f"{kind} {number} answered {status}")
+            if kind == "reconnect":
+                await _reconnect(server.port, owner, position)
+            else:
+                method, target, payload, expected = _request(kind, number, channel, message_ids)
+                status, _ = await pool.request(method, target, payload, owner)
+                if status != expected:
+                    raise RuntimeError(f"{kind} {number} answered {status}")
             rtts.append(time.perf_counter() - sent)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(server.pid) - cpu_before
@@ -125,8 +154,11 @@ def main() -> None:
     parser.add_argument("--kind", choices=KINDS, default="send", help="the request made")
     parser.add_argument("--count", type=int, default=2000, help="requests measured (after 200)")
     parser.add_argument("--profile", help="write a py-spy raw profile of the server here")
+    parser.add_argument(
+        "--gil", action="store_true", help="profile only the thread holding the GIL (no idle)"
+    )
     args = parser.parse_args()
-    print(asyncio.run(run(args.backend, args.count, args.profile, args.kind)))
+    print(asyncio.run(run(args.backend, args.count, args.profile, args.kind, args.gil)))
 
 
 if __name__ == "__main__":

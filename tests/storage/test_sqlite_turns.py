@@ -62,14 +62,40 @@ async def test_reads_keep_the_loop(database: Database) -> None:
 
 
 async def test_the_connection_goes_back_to_the_pool(database: Database) -> None:
-    """Closed in place, every connection returns: many more units of work than the pool
-    holds run one after another."""
+    """Closed in place or kept for the next unit of work (ADR 0025), every connection comes
+    back: many more units of work than the pool holds run one after another, and only the
+    kept ones (one writer, one reader) stay out of the pool until dispose."""
     for _ in range(50):
         async with database.write() as conn:
             await fetch(conn, "INSERT INTO probe (body) VALUES ('y')")
     async with database.read(consistent=False) as conn:
         assert (await fetch(conn, "SELECT count(*) FROM probe"))[0][0] == 50
+    assert database.idle_connections == (1, 1)
+    assert database.engine.pool.checkedout() == 2  # type: ignore[attr-defined]
+    await database.dispose()
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_units_of_work_reuse_the_kept_connection(database: Database) -> None:
+    seen = set()
+    for _ in range(3):
+        async with database.read() as conn:
+            seen.add(id(conn.sync_connection.connection.driver_connection))  # type: ignore[union-attr]
+        async with database.read(consistent=False) as conn:
+            seen.add(id(conn.sync_connection.connection.driver_connection))  # type: ignore[union-attr]
+    assert len(seen) == 1
+
+
+async def test_a_kept_connection_holds_no_old_snapshot(database: Database) -> None:
+    """A read with no transaction of its own that sent a statement through SQLAlchemy began
+    one; kept open, the next read on that connection would not see later commits."""
+    async with database.read(consistent=False) as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM probe"))).scalar_one() == 0
+    async with database.write() as conn:
+        await fetch(conn, "INSERT INTO probe (body) VALUES ('new')")
+    async with database.read(consistent=False) as conn:
+        assert (await fetch(conn, "SELECT count(*) FROM probe"))[0][0] == 1
+        assert not conn.in_transaction()
 
 
 async def test_a_failed_write_rolls_back_and_releases_the_writer(database: Database) -> None:
@@ -83,4 +109,6 @@ async def test_a_failed_write_rolls_back_and_releases_the_writer(database: Datab
     async with database.write() as conn:
         rows = await fetch(conn, "SELECT count(*) FROM probe WHERE body = 'lost'")
     assert rows[0][0] == 0
-    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    # The failed unit's connection went back to the pool; the one that read it is kept.
+    assert database.idle_connections == (1, 0)
+    assert database.engine.pool.checkedout() == 1  # type: ignore[attr-defined]

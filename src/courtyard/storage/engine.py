@@ -100,6 +100,11 @@ class Database:
         self._heavy_writer = self.heavy_engine.execution_options(**{_WRITE_OPTION: True})
         self._reader = self.engine
         self._heavy_reader = self.heavy_engine
+        # Inline SQLite connections kept open between units of work (ADR 0025): the write
+        # lock admits one writer at a time, and inline reads rarely overlap. Together they
+        # keep at most half the pool, so a unit of work waiting on the pool is always served.
+        self._idle_writers = _IdleConnections(self._writer, keep=1 if pool_size >= 2 else 0)
+        self._idle_readers = _IdleConnections(self._reader, keep=max(0, pool_size // 2 - 1))
         if not self.is_sqlite:
             # PostgreSQL's default READ COMMITTED gives each statement its own snapshot; a
             # read unit of work promises one snapshot for all its statements (a history
@@ -114,6 +119,11 @@ class Database:
     def is_sqlite(self) -> bool:
         """True for the embedded database."""
         return self.dialect == "sqlite"
+
+    @property
+    def idle_connections(self) -> tuple[int, int]:
+        """Connections kept open between units of work: (writers, readers)."""
+        return len(self._idle_writers), len(self._idle_readers)
 
     def _prepare_sqlite_file(self) -> None:
         database = self.url.database
@@ -152,7 +162,7 @@ class Database:
                 yield conn
             return
         if self.is_sqlite:
-            async with _closed_in_place(self.engine) as conn:
+            async with self._idle_readers.connection() as conn:
                 yield conn
             return
         async with self.engine.connect() as conn:
@@ -163,14 +173,15 @@ class Database:
     async def _transaction(
         self, *, write: bool, heavy: bool = False
     ) -> AsyncIterator[AsyncConnection]:
+        if self.is_sqlite and not heavy:
+            idle = self._idle_writers if write else self._idle_readers
+            async with idle.connection() as conn, conn.begin():
+                yield conn
+            return
         if write:
             engine = self._heavy_writer if heavy else self._writer
         else:
             engine = self._heavy_reader if heavy else self._reader
-        if self.is_sqlite and not heavy:
-            async with _closed_in_place(engine) as conn, conn.begin():
-                yield conn
-            return
         async with engine.connect() as conn, conn.begin():
             yield conn
 
@@ -224,6 +235,8 @@ class Database:
                 await finish()
             except Exception:
                 logger.exception("finishing writes before closing the database failed")
+        await self._idle_writers.close()
+        await self._idle_readers.close()
         await self.engine.dispose()
         if self.heavy_engine is not self.engine:
             await self.heavy_engine.dispose()
@@ -231,22 +244,60 @@ class Database:
             await asyncio.to_thread(self._checkpointer.stop)
 
 
-@asynccontextmanager
-async def _closed_in_place(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection of the inline SQLite engine, closed in the caller's task.
+class _IdleConnections:
+    """Inline SQLite connections of one engine, kept open between units of work.
 
-    SQLAlchemy's ``async with engine.connect()`` closes the connection in a task of its own,
-    so that a cancellation cannot abandon the close halfway. Waiting for that task costs two
-    turns of the event loop per unit of work; under load a turn is a millisecond or more, and
-    a write transaction held the SQLite writer's lock through them (docs/adr/0022). The inline
-    driver's close never suspends, so nothing can interrupt it: it runs in place.
+    Opening a connection (``AsyncConnection.start``: a greenlet, a pool checkout, SQLAlchemy's
+    connection objects) and handing it back cost about 45 µs of CPU per unit of work, more
+    than a history page's statement; a reconnect paid it once, a send's batch twice (ADR
+    0025). A connection is put back here instead, with no transaction open, and the next unit
+    of work of the same kind takes it: the execution options (a writer's ``BEGIN
+    IMMEDIATE``) stay with the engine it was opened from.
+
+    The inline driver never suspends, so nothing can interrupt the close of a connection
+    that is not kept: it runs in the caller's task. SQLAlchemy's ``async with
+    engine.connect()`` closes in a task of its own, and waiting for that task cost two turns
+    of the event loop per unit of work, under load a millisecond or more with the writer's
+    lock held (ADR 0022).
     """
-    conn = engine.connect()
-    await conn.start()
-    try:
-        yield conn
-    finally:
-        await conn.close()
+
+    __slots__ = ("_engine", "_idle", "_keep")
+
+    def __init__(self, engine: AsyncEngine, *, keep: int) -> None:
+        self._engine = engine
+        self._keep = keep
+        self._idle: list[AsyncConnection] = []
+
+    def __len__(self) -> int:
+        return len(self._idle)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one unit of work; kept afterwards unless the unit failed."""
+        idle = self._idle
+        conn = idle.pop() if idle else None
+        if conn is None:
+            conn = self._engine.connect()
+            await conn.start()
+        try:
+            yield conn
+            if conn.in_transaction():
+                # A statement sent through SQLAlchemy on a read with no transaction of its own
+                # (``consistent=False``) began one; kept open, it would pin an old snapshot.
+                await conn.rollback()
+        except BaseException:
+            # Whatever the state of a failed unit's connection, the pool's close resets it.
+            await conn.close()
+            raise
+        if len(idle) < self._keep and not conn.invalidated:
+            idle.append(conn)
+        else:
+            await conn.close()
+
+    async def close(self) -> None:
+        """Close the kept connections (before the engine is disposed)."""
+        while self._idle:
+            await self._idle.pop().close()
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, *, checkpoints: bool) -> None:
