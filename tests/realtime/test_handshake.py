@@ -24,6 +24,7 @@ def _request(
     version: str = "HTTP/1.1",
     token: str | None = None,
     key: str | None = SAMPLE_KEY,
+    ws_version: str = "13",
     extra: str = "",
     body: bytes = b"",
 ) -> bytes:
@@ -31,7 +32,7 @@ def _request(
     lines.append("Connection: Upgrade")
     if key is not None:
         lines.append(f"Sec-WebSocket-Key: {key}")
-    lines.append("Sec-WebSocket-Version: 13")
+    lines.append(f"Sec-WebSocket-Version: {ws_version}")
     if token is not None:
         lines.append(f"Authorization: Bearer {token}")
     return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode("latin-1") + body
@@ -96,6 +97,12 @@ async def test_the_greeting_leaves_in_one_write(org: Org, bob: Person) -> None:
         ({"version": "HTTP/1.0"}, 505, b"HTTP/1.0"),
         ({"extra": "Content-Length: 5\r\n", "body": b"hello"}, 400, b"no body"),
         ({"extra": "Transfer-Encoding: chunked\r\n", "body": b"0\r\n\r\n"}, 400, b""),
+        # RFC 6455 section 4.4: the versions the server speaks, in a 426.
+        ({"ws_version": "8"}, 426, b"Sec-WebSocket-Version: 13"),
+        ({"extra": f"Sec-WebSocket-Key: {SAMPLE_KEY}\r\n"}, 400, b"Sec-WebSocket-Key"),
+        # Two credentials or two origins are ambiguous: refused, not guessed between.
+        ({"extra": "Authorization: Bearer someone-else\r\n"}, 400, b"Authorization"),
+        ({"extra": "Origin: http://a.example\r\nOrigin: http://b.example\r\n"}, 400, b"Origin"),
     ],
 )
 async def test_malformed_upgrade_requests_are_refused(

@@ -289,18 +289,14 @@ SOCKET_SURFACES = frozenset({"api", "events"})
 
 
 def socket_admission(
-    firewall: Firewall, peer: str, headers: Any
+    firewall: Firewall, peer: str, headers: list[tuple[bytes, bytes]]
 ) -> tuple[IPAddress | None, Verdict]:
     """The event socket's edge check: its client address and the pre-authentication verdict.
-    ``headers`` is the handshake's ``websockets`` Headers."""
-    raw = [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in headers.raw_items()
-    ]
-    address = firewall.client_address(peer, raw)
+    ``headers`` are the upgrade request's, as uvicorn parsed them (lower-case names)."""
+    address = firewall.client_address(peer, headers)
     surfaces = SOCKET_SURFACES
-    authorization = headers.get("Authorization")
-    bearer = bearer_from(authorization)
+    authorization = next((v for k, v in headers if k == b"authorization"), None)
+    bearer = bearer_from(authorization.decode("latin-1") if authorization is not None else None)
     if bearer is not None:
         surfaces = surfaces_for("GET", EVENTS_PATH, bearer)
     return address, firewall.judge(address, surfaces, stage="edge")

@@ -3,8 +3,9 @@
 This is an asyncio protocol that uvicorn hands upgraded connections to (``ws=`` in its
 config), instead of an ASGI WebSocket app. Owning the transport lets the hub write one
 pre-encoded frame to every recipient's socket — the lean fan-out path measured in
-docs/adr/0008 — while the ``websockets`` library's sans-I/O protocol does the parsing:
-handshake, masking, fragmentation, control frames and the close handshake.
+docs/adr/0008. uvicorn parses the upgrade request, :mod:`courtyard.api.wshandshake` applies
+RFC 6455's rules to it and writes the answer (ADR 0025), :mod:`courtyard.api.wsframes` reads
+the client's frames and :mod:`courtyard.realtime.frames` writes ours.
 
 Authentication: ``Authorization: Bearer`` on the upgrade request, the session cookie (then the
 ``Origin`` must be the site's own), or — for clients that cannot set headers — a first frame
@@ -23,12 +24,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import msgspec
-from websockets.datastructures import Headers
-from websockets.http11 import Request
-from websockets.server import ServerProtocol
 
 from courtyard.api.deps import SESSION_COOKIE
 from courtyard.api.errors import STATUS_BY_ERROR
@@ -41,6 +39,13 @@ from courtyard.api.wsframes import (
     OP_TEXT,
     FrameError,
     read_frames,
+)
+from courtyard.api.wshandshake import (
+    HandshakeRefusal,
+    UpgradeRequest,
+    read_upgrade,
+    refusal_response,
+    switching_protocols,
 )
 from courtyard.domain.errors import (
     CourtyardError,
@@ -107,9 +112,9 @@ class EventEndpoint:
 class EventSocket(asyncio.Protocol):
     """One client's event socket.
 
-    Until the upgrade, the ``websockets`` library's sans-I/O protocol parses the HTTP request
-    and builds the response; after it, :mod:`courtyard.api.wsframes` reads client frames and
-    the hub writes pre-encoded server frames.
+    Until the upgrade the socket answers the request uvicorn parsed (``upgrade_request``);
+    after it, :mod:`courtyard.api.wsframes` reads client frames and the hub writes
+    pre-encoded server frames.
     """
 
     __slots__ = (
@@ -121,7 +126,7 @@ class EventSocket(asyncio.Protocol):
         "endpoint",
         "fragment_size",
         "fragments",
-        "handshake",
+        "handshaking",
         "ip",
         "loop",
         "pending",
@@ -154,7 +159,7 @@ class EventSocket(asyncio.Protocol):
         self.endpoint = endpoint
         self.server_state = server_state
         self.loop = _loop or asyncio.get_running_loop()
-        self.handshake: ServerProtocol | None = ServerProtocol(max_size=endpoint.max_frame_bytes)
+        self.handshaking = True  # until the upgrade request is answered
         self.transport: asyncio.Transport | None = None
         self.ip = ""
         self.address: IPAddress | None = None
@@ -163,7 +168,8 @@ class EventSocket(asyncio.Protocol):
         self.close_sent = False
         self.close_received = False
         self.pending_since: int | None = None
-        self.pending: bytearray | None = None  # an incomplete frame, if any
+        # An incomplete frame, if any; before the answer, whatever the client sent early.
+        self.pending: bytearray | None = None
         self.fragments: list[bytes] | None = None  # an incomplete message, if any
         self.fragment_size = 0
         self.tokens = float(endpoint.frame_burst)
@@ -219,9 +225,9 @@ class EventSocket(asyncio.Protocol):
             self.conn.resume_writing()
 
     def data_received(self, data: bytes) -> None:
-        """Handshake bytes go to the library; frames after the upgrade to our reader."""
-        if self.handshake is not None:
-            self._handshake_data(data)
+        """Frames, read once the upgrade is answered; until then, kept (bounded)."""
+        if self.handshaking:
+            self._early_data(data)
             return
         if self.close_received:
             return
@@ -255,41 +261,29 @@ class EventSocket(asyncio.Protocol):
     def upgrade_request(
         self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], http_version: str
     ) -> None:
-        """The upgrade request as uvicorn's HTTP parser read it (api/slowclients.py).
-
-        The checks ``Request.parse`` would make on the raw bytes and the parser has not: an
-        ASCII target, no body. The library's handshake rules (method, version, the WebSocket
-        headers) are applied by ``ServerProtocol.accept`` as before.
-        """
+        """The upgrade request as uvicorn's HTTP parser read it (api/slowclients.py)."""
         try:
-            path = target.decode("ascii")
-        except UnicodeDecodeError:
-            path = ""
-        fields = Headers(
-            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
-        )
-        request = Request(path, fields, method, f"HTTP/{http_version}")
-        if not path:
-            self._reject(HTTPStatus.BAD_REQUEST, "the request target must be ASCII")
-        elif "Transfer-Encoding" in fields or not set(fields.get_all("Content-Length")) <= {"0"}:
-            self._reject(HTTPStatus.BAD_REQUEST, "an upgrade request has no body")
-        else:
-            self._on_request(request)
-            self._flush_handshake()
+            request = read_upgrade(method, target, http_version, headers)
+        except HandshakeRefusal as refusal:
+            self._reject(refusal.status, refusal.text, refusal.headers)
+            return
+        self._on_request(request)
 
-    def _handshake_data(self, data: bytes) -> None:
-        handshake = self.handshake
-        assert handshake is not None
-        handshake.receive_data(data)
-        for event in handshake.events_received():
-            if isinstance(event, Request):
-                self._on_request(event)
-        self._flush_handshake()
+    def _early_data(self, data: bytes) -> None:
+        """Bytes before the answer (a client that does not wait for it; no browser): read as
+        frames once the upgrade is answered, so they cannot overtake it."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.pending is None:
+            self.pending = bytearray()
+        self.pending += data
+        if len(self.pending) > 2 * self.endpoint.max_frame_bytes:
+            self.pending = None
+            self.transport.close()
 
-    def _on_request(self, request: Request) -> None:
+    def _on_request(self, request: UpgradeRequest) -> None:
         endpoint = self.endpoint
-        target = urlsplit(request.path)
-        if target.path != EVENTS_PATH:
+        if request.path != EVENTS_PATH:
             self._reject(HTTPStatus.NOT_FOUND, "no such WebSocket endpoint")
             return
         if endpoint.firewall is not None:
@@ -299,11 +293,11 @@ class EventSocket(asyncio.Protocol):
             if not verdict.allowed:
                 self._reject(HTTPStatus.FORBIDDEN, f"network_not_allowed (rule: {verdict.rule})")
                 return
-        origin = request.headers.get("Origin")
+        origin = request.header(b"origin")
         if origin is not None and origin.rstrip("/") not in endpoint.allowed_origins:
             self._reject(HTTPStatus.FORBIDDEN, "cross-origin WebSocket connections are refused")
             return
-        since = _parse_since(target.query)
+        since = _parse_since(request.query)
         if since is False:
             self._reject(HTTPStatus.BAD_REQUEST, "since must be a non-negative integer")
             return
@@ -321,7 +315,7 @@ class EventSocket(asyncio.Protocol):
             self._accept(request)
             self.timer = self.loop.call_later(endpoint.auth_timeout, self._auth_timed_out)
 
-    async def _authenticate_then_accept(self, request: Request, secret: str) -> None:
+    async def _authenticate_then_accept(self, request: UpgradeRequest, secret: str) -> None:
         actor = await self._authenticate(secret)
         if actor is None:
             self._reject(HTTPStatus.UNAUTHORIZED, "invalid or expired credentials")
@@ -346,47 +340,33 @@ class EventSocket(asyncio.Protocol):
             return None
         return actor
 
-    def _accept(self, request: Request, *, hold: bool = False) -> bytes:
-        """Answer the upgrade request; with ``hold``, return a 101's bytes instead of sending
+    def _accept(self, request: UpgradeRequest, *, hold: bool = False) -> bytes:
+        """Answer the upgrade request; with ``hold``, return the 101's bytes instead of sending
         them (the connection sends them with its first frames)."""
-        handshake = self.handshake
-        if handshake is None or self.transport is None or self.transport.is_closing():
+        if not self.handshaking or self.transport is None or self.transport.is_closing():
             return b""
-        response = handshake.accept(request)
-        handshake.send_response(response)
-        self.accepted = response.status_code == HTTPStatus.SWITCHING_PROTOCOLS
-        if not self.accepted:
-            self._flush_handshake()
-            return b""
-        answer = b"".join(handshake.data_to_send())
-        # The library's work is done; frames are read by read_frames from here on.
-        leftover = bytes(handshake.reader.buffer)
-        self.handshake = None
-        if hold and not leftover:
+        self.handshaking = False
+        self.accepted = True
+        answer = switching_protocols(request.key)
+        early, self.pending = self.pending, None
+        if hold and not early:
             return answer
-        # Frames the client sent before our answer (none from a browser): whatever they
-        # cause must follow the answer on the wire.
+        # Frames the client sent before our answer: whatever they cause must follow the
+        # answer on the wire.
         self.transport.write(answer)
-        if leftover:
-            self.data_received(leftover)
+        if early:
+            self.data_received(bytes(early))
         return b""
 
-    def _reject(self, status: HTTPStatus, text: str) -> None:
-        handshake = self.handshake
-        if handshake is None or self.transport is None:
+    def _reject(
+        self, status: HTTPStatus, text: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        if not self.handshaking or self.transport is None:
             return
-        response = handshake.reject(status, text + "\n")
-        handshake.send_response(response)
-        self._flush_handshake()
-        self.handshake = None
+        self.handshaking = False
+        self.pending = None
+        self.transport.write(refusal_response(status, text, headers))
         self.transport.close()
-
-    def _flush_handshake(self) -> None:
-        if self.handshake is None or self.transport is None:
-            return
-        for chunk in self.handshake.data_to_send():
-            if chunk:
-                self.transport.write(chunk)
 
     def _auth_timed_out(self) -> None:
         if self.conn is None:
@@ -799,14 +779,14 @@ def _error_frame(
     return control_frame(body)
 
 
-def _credentials(request: Request) -> tuple[str | None, bool]:
-    header = request.headers.get("Authorization")
+def _credentials(request: UpgradeRequest) -> tuple[str | None, bool]:
+    header = request.header(b"authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip(), False
         return None, False
-    raw_cookie = request.headers.get("Cookie")
+    raw_cookie = request.cookie_header()
     if raw_cookie:
         jar: SimpleCookie = SimpleCookie()
         try:
