@@ -131,3 +131,23 @@ async def test_the_server_still_answers_after_refusals(org: Org, bob: Person) ->
     head, rest = await _exchange(org.server.ws_url, _request(path, token=bob.token))
     assert _status(head) == 101
     assert _frames(rest)[0]["type"] == "hello"
+
+
+async def test_a_refusal_is_logged_once_and_an_accepted_socket_is_not(
+    org: Org, bob: Person, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Operators see why a socket was refused; a reconnect storm writes no line per socket
+    (the websockets library logged "connection open" for each, ADR 0025)."""
+    path = urlsplit(org.server.ws_url).path
+    caplog.set_level("DEBUG")
+    head, _ = await _exchange(org.server.ws_url, _request(path, token=bob.token, ws_version="8"))
+    assert _status(head) == 426
+    head, _ = await _exchange(org.server.ws_url, _request(path, token=bob.token))
+    assert _status(head) == 101
+    socket_lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith(("websockets", "courtyard.api.websocket"))
+    ]
+    assert len(socket_lines) == 1, socket_lines
+    assert "426" in socket_lines[0] and "Sec-WebSocket-Version" in socket_lines[0]

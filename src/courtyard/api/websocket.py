@@ -365,6 +365,9 @@ class EventSocket(asyncio.Protocol):
             return
         self.handshaking = False
         self.pending = None
+        # One line per refusal, with what was wrong and from where (an accepted socket logs
+        # nothing: 5,000 lines in a reconnect storm, ADR 0025).
+        logger.info("event socket refused from %s: %d %s", self.ip or "?", status.value, text)
         self.transport.write(refusal_response(status, text, headers))
         self.transport.close()
 
