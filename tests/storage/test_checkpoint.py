@@ -58,7 +58,7 @@ async def test_the_log_is_rewound_under_a_steady_stream_of_writes(tmp_path: Path
     try:
         async with database.write() as conn:
             await conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)"))
-        written = await _stream_until_rewound([database], checkpointer, pause=0.001)
+        written = await _stream_until_rewound([database], checkpointer)
         # Without rewinds the log is larger than everything written to it.
         await _assert_log_bounded_and_rows_kept(database, wal, written)
         # With one process, holding its writers is enough: SQLite's lock is never taken.
@@ -112,7 +112,7 @@ async def test_the_log_is_rewound_when_another_process_writes_too(tmp_path: Path
     # checkpointing one holds only its own writers, so a transaction of the other's may have
     # begun during a held pass and append to the log instead of rewinding it. The next round
     # sees that and takes SQLite's write lock for its held pass. Without that, on the Intel
-    # Xeon VM of 2026-11-29, the log reached 9-14 MB of this 30 MB stream in most runs.
+    # Xeon VM of 2026-11-29, the log reached 9-14 MB of a 30 MB stream in most runs.
     path = tmp_path / "shared.db"
     wal = Path(f"{path}-wal")
     first, second = Database(f"sqlite:///{path}"), Database(f"sqlite:///{path}")
@@ -123,25 +123,29 @@ async def test_the_log_is_rewound_when_another_process_writes_too(tmp_path: Path
         async with first.write() as conn:
             await conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)"))
         # Each "process" writes on its own; while one's writers are held, the other's go on.
-        written = await _stream_until_rewound([first, second], checkpointer, pause=0.002)
+        written = await _stream_until_rewound([first, second], checkpointer)
         await _assert_log_bounded_and_rows_kept(first, wal, written)
     finally:
         await first.dispose()
         await second.dispose()
 
 
-#: What the steady-stream tests write (bytes of rows), and the size of a row.
-STREAM_BYTES = 30_000_000
+#: What the steady-stream tests write (bytes of rows), how fast (bytes a second, all writers
+#: together), the size of a row and the rows of a transaction.
+STREAM_BYTES = 60_000_000
+STREAM_RATE = 8_000_000
 ROW_BYTES = 4000
+BATCH_ROWS = 5
 
 
-async def _stream_until_rewound(
-    databases: list[Database], checkpointer: Checkpointer, *, pause: float
-) -> int:
-    """Write from every database at once until STREAM_BYTES are written and the log was
-    rewound five times; returns the bytes of rows written."""
+async def _stream_until_rewound(databases: list[Database], checkpointer: Checkpointer) -> int:
+    """Write from every database at once, STREAM_RATE bytes a second in all, until
+    STREAM_BYTES are written and the log was rewound five times; returns the bytes written."""
     written = [0]
-    writers = [asyncio.ensure_future(_keep_writing(d, written, pause=pause)) for d in databases]
+    interval = len(databases) * BATCH_ROWS * ROW_BYTES / STREAM_RATE
+    writers = [
+        asyncio.ensure_future(_keep_writing(d, written, interval=interval)) for d in databases
+    ]
     try:
         await _until(lambda: written[0] >= STREAM_BYTES and checkpointer.rewinds >= 5)
     finally:
@@ -158,15 +162,23 @@ async def _assert_log_bounded_and_rows_kept(database: Database, wal: Path, writt
     assert count * ROW_BYTES == written
 
 
-async def _keep_writing(database: Database, written: list[int], *, pause: float) -> None:
+async def _keep_writing(database: Database, written: list[int], *, interval: float) -> None:
+    """A steady stream: a transaction of BATCH_ROWS rows every ``interval`` seconds, on a
+    schedule (a late write is not made up for), so that the stream's rate does not depend on
+    how fast this machine writes. As fast as each write allowed, the stream ran at 12-15 MB/s
+    and a single stall of the disk's sync (0.8 s seen on a loaded VM) left a log of 13-22 MB,
+    with or without the rewinds under test."""
+    loop = asyncio.get_running_loop()
+    due = loop.time()
     while True:
         async with database.write() as conn:
             await conn.execute(
                 text("INSERT INTO filler (body) VALUES (:body)"),
-                [{"body": "x" * ROW_BYTES} for _ in range(5)],
+                [{"body": "x" * ROW_BYTES} for _ in range(BATCH_ROWS)],
             )
-        written[0] += 5 * ROW_BYTES
-        await asyncio.sleep(pause)  # a steady stream, with room for the loop
+        written[0] += BATCH_ROWS * ROW_BYTES
+        due = max(due + interval, loop.time())
+        await asyncio.sleep(due - loop.time())
 
 
 async def _until(condition: Callable[[], bool], seconds: float = 30) -> None:
