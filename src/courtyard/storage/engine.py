@@ -248,9 +248,9 @@ class _IdleConnections:
     """Inline SQLite connections of one engine, kept open between units of work.
 
     Opening a connection (``AsyncConnection.start``: a greenlet, a pool checkout, SQLAlchemy's
-    connection objects) and handing it back cost about 45 µs of CPU per unit of work, more
-    than a history page's statement; a reconnect paid it once, a send's batch twice (ADR
-    0025). A connection is put back here instead, with no transaction open, and the next unit
+    connection objects) and handing it back cost 30-45 µs of CPU per unit of work, timed
+    alone: more than the one statement a reconnect's replay start runs (ADR 0025). A
+    connection is put back here instead, with no transaction open, and the next unit
     of work of the same kind takes it: the execution options (a writer's ``BEGIN
     IMMEDIATE``) stay with the engine it was opened from.
 
