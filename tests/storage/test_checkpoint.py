@@ -4,6 +4,7 @@ never inside a commit on the event loop. SQLite is embedded, so this runs in bot
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from courtyard.storage.checkpoint import Checkpointer
-from courtyard.storage.engine import Database
+from courtyard.storage.engine import WAL_SIZE_LIMIT, Database
 
 
 async def test_commits_never_checkpoint_and_the_thread_does(tmp_path: Path) -> None:
@@ -186,3 +187,40 @@ async def _until(condition: Callable[[], bool], seconds: float = 30) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "the log was not rewound"
         await asyncio.sleep(0.05)
+
+
+async def test_the_log_file_shrinks_back_after_a_spike(tmp_path: Path) -> None:
+    """A reader that keeps an old snapshot (an export, a slow client's replay) stops the
+    checkpoint at its snapshot, so the log grows with every write meanwhile. SQLite reuses the
+    log's file from the start once it is rewound but never shortens it: without a size limit
+    a spike kept its disk space for good."""
+    path = tmp_path / "spike.db"
+    wal = Path(f"{path}-wal")
+    database = Database(f"sqlite:///{path}")
+    checkpointer = database._checkpointer
+    assert checkpointer is not None
+    try:
+        async with database.write() as conn:
+            await conn.execute(text("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)"))
+            await conn.execute(text("INSERT INTO filler (body) VALUES ('first')"))
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM filler").fetchone() == (1,)
+        spike = 3 * WAL_SIZE_LIMIT
+        for _ in range(spike // (BATCH_ROWS * ROW_BYTES) + 1):
+            async with database.write() as conn:
+                await conn.execute(
+                    text("INSERT INTO filler (body) VALUES (:body)"),
+                    [{"body": "x" * ROW_BYTES} for _ in range(BATCH_ROWS)],
+                )
+        assert _size(wal) > spike  # held back by the reader's snapshot
+        reader.execute("COMMIT")
+        reader.close()
+        rewinds = checkpointer.rewinds
+        # Writes go on after the reader is gone; the checkpoint thread rewinds the log.
+        await _until(lambda: checkpointer.rewinds > rewinds)
+        async with database.write() as conn:
+            await conn.execute(text("INSERT INTO filler (body) VALUES ('after')"))
+        assert _size(wal) <= WAL_SIZE_LIMIT
+    finally:
+        await database.dispose()

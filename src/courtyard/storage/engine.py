@@ -34,6 +34,12 @@ queries from the ones a request makes."""
 
 _WRITE_OPTION = "courtyard_write"
 
+#: Bytes of write-ahead log file kept once the log is rewound (``journal_size_limit``).
+#: SQLite reuses the file from its start but never shortens it: a spike, such as writes
+#: while a long read held the checkpoint back, kept its disk space for good. Under S6's
+#: steady load the log stays under 8 MB, so this trims only spikes (ADR 0025).
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
 
 def normalise_database_url(raw: str) -> URL:
     """Accept plain ``sqlite:///`` and ``postgresql://`` URLs and pick the async drivers."""
@@ -306,6 +312,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, checkpoints: bool) -> None:
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
         "PRAGMA busy_timeout=30000",
+        f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}",
         # Statement journals and sorts stay in memory: on disk (the default) a journal went to
         # a temporary file once past 64 KiB, and the send path's multi-row statements wrote
         # one on every batch (ADR 0020). VACUUM, the one statement whose temporary copy is as
