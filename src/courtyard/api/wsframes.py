@@ -1,10 +1,10 @@
 """Reading client frames of the event socket (RFC 6455 section 5), with no per-socket state
 beyond a buffer that exists only while a frame is incomplete.
 
-The handshake is done by the ``websockets`` library; once upgraded, a socket needs only this
-small reader. It keeps an idle socket's memory low (the library's protocol object holds a
-parser generator, a stream reader and a dozen fields per socket) and refuses oversized frames
-from their header, before reading the payload.
+The handshake is :mod:`courtyard.api.wshandshake`'s; once upgraded, a socket needs only this
+small reader. It keeps an idle socket's memory low (the ``websockets`` library's protocol
+object held a parser generator, a stream reader and a dozen fields per socket) and refuses
+oversized frames from their header, before reading the payload.
 """
 
 from __future__ import annotations
