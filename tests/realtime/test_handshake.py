@@ -151,3 +151,47 @@ async def test_a_refusal_is_logged_once_and_an_accepted_socket_is_not(
     ]
     assert len(socket_lines) == 1, socket_lines
     assert "426" in socket_lines[0] and "Sec-WebSocket-Version" in socket_lines[0]
+
+
+async def test_frames_sent_before_the_answer_are_read_after_it(org: Org, bob: Person) -> None:
+    """A client that does not wait for the 101 (RFC 6455 section 4.1 says it must): what it
+    sent early is read as frames once the upgrade is answered, and answered after it."""
+    assert org.server.application is not None
+    gate = org.server.application.endpoint.realtime.database_gate
+    held = 0
+    while not gate.locked():  # authentication waits for the gate: the socket stays unanswered
+        await gate.acquire()
+        held += 1
+    parts = urlsplit(org.server.ws_url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        writer.write(_request(parts.path, token=bob.token))
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        mask = b"\x01\x02\x03\x04"
+        payload = b"early"
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        writer.write(bytes([0x89, 0x80 | len(payload)]) + mask + masked)  # a ping
+        await writer.drain()
+        with pytest.raises(TimeoutError):  # still unanswered: the ping came early
+            await asyncio.wait_for(reader.read(1), 0.2)
+    finally:
+        for _ in range(held):
+            gate.release()
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert _status(head) == 101
+        opcodes: list[int] = []
+        pong = b""
+        while 0xA not in opcodes:
+            first, second = await asyncio.wait_for(reader.readexactly(2), 10)
+            length = second & 0x7F
+            if length == 126:
+                length = int.from_bytes(await reader.readexactly(2), "big")
+            body = await reader.readexactly(length)
+            opcodes.append(first & 0x0F)
+            if first & 0x0F == 0xA:
+                pong = body
+        assert pong == payload
+    finally:
+        writer.transport.abort()
