@@ -172,14 +172,19 @@ async def _keep_writing(database: Database, written: list[int], *, interval: flo
     loop = asyncio.get_running_loop()
     due = loop.time()
     while True:
-        async with database.write() as conn:
-            await conn.execute(
-                text("INSERT INTO filler (body) VALUES (:body)"),
-                [{"body": "x" * ROW_BYTES} for _ in range(BATCH_ROWS)],
-            )
+        await _write_batch(database)
         written[0] += BATCH_ROWS * ROW_BYTES
         due = max(due + interval, loop.time())
         await asyncio.sleep(due - loop.time())
+
+
+async def _write_batch(database: Database) -> None:
+    """One transaction of BATCH_ROWS rows of ROW_BYTES each."""
+    async with database.write() as conn:
+        await conn.execute(
+            text("INSERT INTO filler (body) VALUES (:body)"),
+            [{"body": "x" * ROW_BYTES} for _ in range(BATCH_ROWS)],
+        )
 
 
 async def _until(condition: Callable[[], bool], seconds: float = 30) -> None:
@@ -208,11 +213,7 @@ async def test_the_log_file_shrinks_back_after_a_spike(tmp_path: Path) -> None:
         assert reader.execute("SELECT count(*) FROM filler").fetchone() == (1,)
         spike = 3 * WAL_SIZE_LIMIT
         for _ in range(spike // (BATCH_ROWS * ROW_BYTES) + 1):
-            async with database.write() as conn:
-                await conn.execute(
-                    text("INSERT INTO filler (body) VALUES (:body)"),
-                    [{"body": "x" * ROW_BYTES} for _ in range(BATCH_ROWS)],
-                )
+            await _write_batch(database)
         assert _size(wal) > spike  # held back by the reader's snapshot
         reader.execute("COMMIT")
         reader.close()

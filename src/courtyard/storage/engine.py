@@ -160,8 +160,8 @@ class Database:
         round trips (autocommit); on SQLite, for statements sent through the driver
         (storage/driver.py), no BEGIN and COMMIT either, since the connection is in
         autocommit mode and a statement alone reads one snapshot. A statement sent through
-        SQLAlchemy there begins a transaction as usual, rolled back when the connection
-        returns to the pool.
+        SQLAlchemy there begins a transaction as usual, rolled back at the end of the read
+        (before the connection is kept for the next one, ADR 0025).
         """
         if consistent or (heavy and self.is_sqlite):
             async with self._transaction(write=False, heavy=heavy) as conn:
