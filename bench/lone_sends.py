@@ -8,12 +8,14 @@ server's CPU per request (from /proc) and the round trip. ``--kind`` picks the r
 ``/healthz`` (the request cycle alone: no authentication, no database), or a ``reconnect`` of
 the event socket (upgrade with a bearer token and ``since`` at the stream's position, read up to
 ``caught_up``, close): S2's storm one reconnect at a time.
-``--profile FILE`` records the server with py-spy meanwhile (raw format).
+``--profile FILE`` records the server with py-spy meanwhile (raw format); ``--cprofile FILE``
+counts its calls with cProfile instead (``pstats`` format, through ``bench/hooks``).
 
     .venv/bin/python -m bench.lone_sends sqlite --count 2000
     .venv/bin/python -m bench.lone_sends sqlite --kind history
     .venv/bin/python -m bench.lone_sends postgresql --count 2000 --profile /tmp/lone.txt
     .venv/bin/python -m bench.lone_sends sqlite --kind reconnect
+    .venv/bin/python -m bench.lone_sends sqlite --kind history --cprofile /tmp/history.pstats
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import websockets
 from bench import populate
 from bench.gen import EMOJI
 from bench.httpc import HTTPPool
+from bench.memory import HOOKS
 from bench.procs import Courtyard, cpu_seconds, create_pg_database, drop_pg_database
 
 KINDS = ("send", "history", "react", "read", "channels", "healthz", "reconnect")
@@ -73,7 +76,12 @@ def _request(
 
 
 async def run(
-    backend: str, count: int, profile: str | None, kind: str = "send", gil: bool = False
+    backend: str,
+    count: int,
+    profile: str | None,
+    kind: str = "send",
+    gil: bool = False,
+    cprofile: str | None = None,
 ) -> str:
     data_dir = Path(tempfile.mkdtemp(prefix="courtyard-lone-"))
     pg_name = None
@@ -82,7 +90,12 @@ async def run(
         url = await create_pg_database(pg_name)
     else:
         url = f"sqlite:///{data_dir}/courtyard.db"
-    server = Courtyard(url, data_dir, cpus={0})
+    extra_env = {}
+    if cprofile:
+        python_path = os.environ.get("PYTHONPATH", "")
+        hooks = str(HOOKS) + (os.pathsep + python_path if python_path else "")
+        extra_env = {"BENCH_CPROFILE": cprofile, "PYTHONPATH": hooks}
+    server = Courtyard(url, data_dir, cpus={0}, extra_env=extra_env)
     try:
         server.migrate()
         server.start()
@@ -116,6 +129,9 @@ async def run(
                 stderr=asyncio.subprocess.DEVNULL,
             )
             await asyncio.sleep(1)
+        if cprofile:
+            os.kill(server.pid, signal.SIGUSR2)  # starts cProfile (bench/hooks)
+            await asyncio.sleep(0.2)
         cpu_before = cpu_seconds(server.pid)
         started = time.perf_counter()
         rtts: list[float] = []
@@ -134,6 +150,9 @@ async def run(
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             await asyncio.wait_for(spy.wait(), 60)
+        if cprofile:
+            os.kill(server.pid, signal.SIGUSR2)  # stops it and writes the statistics
+            await asyncio.sleep(1)
         pool.close()
     finally:
         server.stop()
@@ -157,8 +176,12 @@ def main() -> None:
     parser.add_argument(
         "--gil", action="store_true", help="profile only the thread holding the GIL (no idle)"
     )
+    parser.add_argument("--cprofile", help="write the server's cProfile statistics here")
     args = parser.parse_args()
-    print(asyncio.run(run(args.backend, args.count, args.profile, args.kind, args.gil)))
+    if args.cprofile:  # the server runs in its own directory
+        args.cprofile = str(Path(args.cprofile).resolve())
+    outcome = run(args.backend, args.count, args.profile, args.kind, args.gil, args.cprofile)
+    print(asyncio.run(outcome))
 
 
 if __name__ == "__main__":

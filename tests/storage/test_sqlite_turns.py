@@ -112,3 +112,65 @@ async def test_a_failed_write_rolls_back_and_releases_the_writer(database: Datab
     # The failed unit's connection went back to the pool; the one that read it is kept.
     assert database.idle_connections == (1, 0)
     assert database.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+
+
+# BEGIN and COMMIT go straight to sqlite3 (ADR 0026); statements sent through SQLAlchemy in
+# the same unit of work must still share its one transaction.
+
+
+async def test_statements_through_sqlalchemy_and_the_driver_commit_together(
+    database: Database,
+) -> None:
+    async with database.write() as conn:
+        await fetch(conn, "INSERT INTO probe (body) VALUES ('driver')")
+        await conn.execute(text("INSERT INTO probe (body) VALUES ('sqlalchemy')"))
+        await fetch(conn, "INSERT INTO probe (body) VALUES ('driver again')")
+    async with database.read() as conn:
+        rows = await fetch(conn, "SELECT body FROM probe ORDER BY id")
+    assert [row[0] for row in rows] == ["driver", "sqlalchemy", "driver again"]
+    assert not conn.in_transaction()
+
+
+async def test_a_failed_write_rolls_back_statements_sent_both_ways(database: Database) -> None:
+    async def failing_unit() -> None:
+        async with database.write() as conn:
+            await fetch(conn, "INSERT INTO probe (body) VALUES ('driver')")
+            await conn.execute(text("INSERT INTO probe (body) VALUES ('sqlalchemy')"))
+            raise RuntimeError("the unit of work fails")
+
+    with pytest.raises(RuntimeError):
+        await failing_unit()
+    async with database.write() as conn:
+        assert (await fetch(conn, "SELECT count(*) FROM probe"))[0][0] == 0
+        raw = conn.sync_connection.connection.driver_connection.raw  # type: ignore[union-attr]
+        assert raw.in_transaction  # the writer's BEGIN IMMEDIATE, one level deep
+    assert not raw.in_transaction
+
+
+async def test_a_write_holds_the_database_lock_from_its_begin(
+    database: Database, tmp_path: Path
+) -> None:
+    """``BEGIN IMMEDIATE``: another process's writer waits from the first statement on."""
+    import sqlite3
+
+    other = sqlite3.connect(tmp_path / "turns.db", timeout=0, isolation_level=None)
+    try:
+        async with database.write() as conn:
+            await fetch(conn, "SELECT 1")  # a read only: a deferred BEGIN would take no lock
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def test_a_read_sees_one_snapshot_across_both_ways(database: Database) -> None:
+    async with database.read() as conn:
+        assert (await fetch(conn, "SELECT count(*) FROM probe"))[0][0] == 0
+        async with database.write() as writer:
+            await fetch(writer, "INSERT INTO probe (body) VALUES ('later')")
+        assert (await conn.execute(text("SELECT count(*) FROM probe"))).scalar_one() == 0
+        assert (await fetch(conn, "SELECT count(*) FROM probe"))[0][0] == 0
+    async with database.read() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM probe"))).scalar_one() == 1
