@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sqlite3
 from collections.abc import Callable
 
+import asyncpg
 import pytest
 from sqlalchemy import Boolean, Integer, bindparam, column, literal, select, table, text
 
@@ -182,3 +184,105 @@ async def test_a_compiled_statement_renders_its_literal_parameters_once_per_valu
     finally:
         driver.observers.remove(observe)
         await database.dispose()
+
+
+# Units of work end on the driver where SQLAlchemy took no part (ADR 0026): SQLite's BEGIN and
+# COMMIT go straight to sqlite3, and PostgreSQL's COMMIT straight to asyncpg.
+
+
+async def test_a_unit_of_driver_statements_commits_and_reads_in_its_mode(
+    databases: DatabaseFactory,
+) -> None:
+    database = await _probe(databases)
+    insert = _sql(
+        database,
+        "INSERT INTO driver_probe (n) VALUES (?)",
+        "INSERT INTO driver_probe (n) VALUES ($1)",
+    )
+    try:
+        async with database.write() as conn:
+            await driver.execute_many(conn, insert, [(1,), (2,)])
+            assert conn.in_transaction() is False  # SQLAlchemy took no part
+        assert await _count(database) == 2
+        if not database.is_sqlite:
+            # The adapter's BEGIN still carries the unit's mode when the driver sends first.
+            modes = "SELECT current_setting('transaction_read_only'), " + (
+                "current_setting('transaction_isolation')"
+            )
+            async with database.read() as conn:
+                assert tuple((await driver.fetch(conn, modes))[0]) == ("on", "repeatable read")
+            async with database.write() as conn:
+                assert tuple((await driver.fetch(conn, modes))[0]) == ("off", "read committed")
+    finally:
+        await database.dispose()
+
+
+async def test_a_commit_the_database_refuses_raises_and_leaves_nothing_open(
+    databases: DatabaseFactory,
+) -> None:
+    """A constraint checked at COMMIT: the unit fails with the database's error, nothing it
+    wrote stays, and the next units of work run on a clean connection."""
+    database = Database(await databases.create(), pool_size=2)
+    schema = [
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent (id)"
+        " DEFERRABLE INITIALLY DEFERRED)",
+    ]
+    orphan = "INSERT INTO child (id, parent_id) VALUES (1, 99)"
+    try:
+        async with database.write() as conn:
+            for statement in schema:
+                await driver.fetch(conn, statement)
+        refused = (sqlite3.IntegrityError, asyncpg.ForeignKeyViolationError)
+        with pytest.raises(refused, match=r"(?i)foreign key"):
+            async with database.write() as conn:
+                await driver.fetch(conn, orphan)  # accepted now, refused at COMMIT
+        for _ in range(3):
+            async with database.write() as conn:
+                await driver.fetch(conn, "INSERT INTO parent (id) VALUES (99)")
+                await driver.fetch(conn, orphan)
+                await driver.fetch(conn, "DELETE FROM child")
+                await driver.fetch(conn, "DELETE FROM parent")
+        async with database.read() as conn:
+            assert (await driver.fetch(conn, "SELECT count(*) FROM child"))[0][0] == 0
+        await database.dispose()
+        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await database.dispose()
+
+
+async def test_a_unit_cancelled_while_committing_is_never_reused(
+    databases: DatabaseFactory,
+) -> None:
+    """Cancelled between its last statement and the end of its COMMIT: the connection's state
+    is unknown, so the pool must not hand it out again with a transaction open."""
+    database = Database(await databases.create(), pool_size=1)
+    insert = _sql(
+        database,
+        "INSERT INTO driver_probe (n) VALUES (?)",
+        "INSERT INTO driver_probe (n) VALUES ($1)",
+    )
+    try:
+        async with database.write() as conn:
+            await driver.fetch(conn, "CREATE TABLE driver_probe (n INTEGER PRIMARY KEY)")
+        for n in range(20):
+            task = asyncio.create_task(_write_one(database, insert, n))
+            # Let the task run its statement, then cancel it somewhere in its ending.
+            for _ in range(n % 4):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            async with database.write() as conn:
+                assert conn.in_transaction() is False
+                await driver.fetch(conn, "SELECT 1")
+        async with database.read() as conn:
+            stored = {row[0] for row in await driver.fetch(conn, "SELECT n FROM driver_probe")}
+        assert stored <= set(range(20))
+    finally:
+        await database.dispose()
+
+
+async def _write_one(database: Database, insert: str, n: int) -> None:
+    async with database.write() as conn:
+        await driver.fetch(conn, insert, (n,))
