@@ -174,3 +174,31 @@ async def test_a_read_sees_one_snapshot_across_both_ways(database: Database) -> 
         assert (await fetch(conn, "SELECT count(*) FROM probe"))[0][0] == 0
     async with database.read() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM probe"))).scalar_one() == 1
+
+
+async def test_cancelled_writers_leave_the_lock_and_the_pool_as_they_found_them(
+    database: Database,
+) -> None:
+    """One writer cancelled inside its unit, another while it waits for the writers' lock:
+    neither holds the lock or a connection afterwards, and nothing either wrote stays."""
+    inside = asyncio.Event()
+
+    async def writer(body: str) -> None:
+        async with database.write() as conn:
+            await fetch(conn, f"INSERT INTO probe (body) VALUES ('{body}')")
+            inside.set()
+            await asyncio.sleep(60)
+
+    holding = asyncio.create_task(writer("held"))
+    await inside.wait()
+    waiting = asyncio.create_task(writer("waited"))
+    await asyncio.sleep(0.01)  # queued on the lock
+    for task in (waiting, holding):
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    async with asyncio.timeout(5):
+        async with database.write() as conn:
+            assert (await fetch(conn, "SELECT count(*) FROM probe"))[0][0] == 0
+    assert database.idle_connections == (1, 0)
+    assert database.engine.pool.checkedout() == 1  # type: ignore[attr-defined]

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -138,22 +139,17 @@ class Database:
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    def write(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A read-write transaction; commits on success, rolls back on any exception."""
         if self._sqlite_writer is not None:
             if self._writers_loop is None:
                 self._writers_loop = asyncio.get_running_loop()
-            async with self._sqlite_writer, self._transaction(write=True) as conn:
-                yield conn
-        else:
-            async with self._transaction(write=True) as conn:
-                yield conn
+            return _InlineUnit(self._idle_writers, "BEGIN IMMEDIATE", self._sqlite_writer)
+        return self._pooled_transaction(write=True)
 
-    @asynccontextmanager
-    async def read(
+    def read(
         self, *, heavy: bool = False, consistent: bool = True
-    ) -> AsyncIterator[AsyncConnection]:
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
         """A read-only transaction with one consistent snapshot.
 
         ``heavy`` reads (scans, exports) run off the event loop on SQLite. ``consistent=False``
@@ -165,27 +161,23 @@ class Database:
         SQLAlchemy there begins a transaction as usual, rolled back at the end of the read
         (before the connection is kept for the next one, ADR 0025).
         """
-        if consistent or (heavy and self.is_sqlite):
-            async with self._transaction(write=False, heavy=heavy) as conn:
-                yield conn
-            return
-        if self.is_sqlite:
-            async with self._idle_readers.connection() as conn:
-                yield conn
-            return
+        if self.is_sqlite and not heavy:
+            return _InlineUnit(self._idle_readers, "BEGIN" if consistent else None, None)
+        if consistent or self.is_sqlite:
+            return self._pooled_transaction(write=False, heavy=heavy)
+        return self._autocommit_read()
+
+    @asynccontextmanager
+    async def _autocommit_read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     @asynccontextmanager
-    async def _transaction(
+    async def _pooled_transaction(
         self, *, write: bool, heavy: bool = False
     ) -> AsyncIterator[AsyncConnection]:
-        if self.is_sqlite and not heavy:
-            idle = self._idle_writers if write else self._idle_readers
-            async with idle.connection() as conn, _inline_transaction(conn, write=write):
-                yield conn
-            return
+        """A transaction on a pooled connection: PostgreSQL's, and SQLite's threaded engine."""
         if write:
             engine = self._heavy_writer if heavy else self._writer
         else:
@@ -283,27 +275,18 @@ class _IdleConnections:
     def __len__(self) -> int:
         return len(self._idle)
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for one unit of work; kept afterwards unless the unit failed."""
-        idle = self._idle
-        conn = idle.pop() if idle else None
-        if conn is None:
-            conn = self._engine.connect()
-            await conn.start()
-        try:
-            yield conn
-            if conn.in_transaction():
-                # A statement sent through SQLAlchemy on a read with no transaction of its own
-                # (``consistent=False``) began one; kept open, it would pin an old snapshot.
-                await conn.rollback()
-        except BaseException:
-            # A failed unit's transaction was rolled back on its way out (the pool does not
-            # roll back on return); its connection goes back to the pool, not to the kept.
-            await conn.close()
-            raise
-        if len(idle) < self._keep and not conn.invalidated:
-            idle.append(conn)
+    async def take(self) -> AsyncConnection:
+        """A kept connection, or a new one from the pool."""
+        if self._idle:
+            return self._idle.pop()
+        conn = self._engine.connect()
+        await conn.start()
+        return conn
+
+    async def give_back(self, conn: AsyncConnection) -> None:
+        """Keep a connection whose unit of work ended cleanly (none open), or close it."""
+        if len(self._idle) < self._keep and not conn.invalidated:
+            self._idle.append(conn)
         else:
             await conn.close()
 
@@ -313,32 +296,91 @@ class _IdleConnections:
             await self._idle.pop().close()
 
 
-@asynccontextmanager
-async def _inline_transaction(conn: AsyncConnection, *, write: bool) -> AsyncIterator[None]:
-    """BEGIN and COMMIT of an inline SQLite unit of work, straight on sqlite3.
+class _InlineUnit:
+    """One inline SQLite unit of work: a kept connection, BEGIN and COMMIT, all on sqlite3.
 
-    Through SQLAlchemy (``conn.begin()``) each of the two went through its greenlet bridge
-    and transaction objects: about 90 µs of CPU per unit of work, timed alone, more than
-    most units' statements (ADR 0026). Statements sent through SQLAlchemy inside the unit
-    still work: SQLAlchemy begins its own transaction at the first one, finds sqlite3 already
-    in ours (``_on_begin`` sends nothing then), and its commit or rollback ends both.
+    ``begin`` is the BEGIN to send (None: a read with no transaction of its own) and ``lock``
+    the in-process writers' lock, held from before BEGIN to after COMMIT.
+
+    BEGIN and COMMIT through SQLAlchemy (``conn.begin()``) went through its greenlet bridge
+    and transaction objects: about 60 µs of CPU per unit of work, timed alone, more than
+    most units' statements. The lock, the connection and the transaction were also three
+    nested generator context managers, where this is one object (ADR 0026). Statements sent
+    through SQLAlchemy inside the unit still share its transaction: SQLAlchemy begins its
+    own at the first one, finds sqlite3 already in ours (``_on_begin`` sends nothing then),
+    and its commit or rollback ends both.
     """
-    raw = conn.sync_connection.connection.driver_connection.raw  # type: ignore[union-attr]
-    raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    __slots__ = ("_begin", "_conn", "_idle", "_lock")
+
+    def __init__(
+        self, idle: _IdleConnections, begin: str | None, lock: asyncio.Lock | None
+    ) -> None:
+        self._idle = idle
+        self._begin = begin
+        self._lock = lock
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        lock = self._lock
+        if lock is not None:
+            await lock.acquire()
+        try:
+            conn = await self._idle.take()
+            if self._begin is not None:
+                try:
+                    _sqlite3_of(conn).execute(self._begin)
+                except BaseException:
+                    await conn.close()
+                    raise
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        self._conn = conn
+        return conn
+
+    async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        try:
+            if exc_type is not None:
+                await _abandon(conn)
+                return
+            try:
+                if conn.in_transaction():
+                    # SQLAlchemy's own, begun by a statement sent through it: committed, or
+                    # on a read with no transaction of its own rolled back, since kept open
+                    # it would pin an old snapshot (ADR 0025).
+                    await (conn.commit() if self._begin is not None else conn.rollback())
+                elif self._begin is not None:
+                    _sqlite3_of(conn).commit()
+            except BaseException:
+                await _abandon(conn)  # refused at COMMIT (a deferred constraint): still open
+                raise
+            await self._idle.give_back(conn)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+
+def _sqlite3_of(conn: AsyncConnection) -> sqlite3.Connection:
+    driver: InlineConnection = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr, assignment]
+    return driver.raw
+
+
+async def _abandon(conn: AsyncConnection) -> None:
+    """Roll back whatever a failed unit left open and hand its connection back to the pool
+    (which does not roll back on return: Database.__init__)."""
     try:
-        yield
-        if conn.in_transaction():
-            await conn.commit()
-        else:
-            raw.commit()
-    except BaseException:
-        # Failed, or refused at COMMIT (a deferred constraint), which leaves SQLite's
-        # transaction open: the pool does not roll back on return (Database.__init__).
-        if conn.in_transaction():
-            await conn.rollback()
-        if raw.in_transaction:
-            raw.rollback()
-        raise
+        if not conn.invalidated:
+            if conn.in_transaction():
+                await conn.rollback()
+            raw = _sqlite3_of(conn)
+            if raw.in_transaction:
+                raw.rollback()
+    finally:
+        await conn.close()
 
 
 @asynccontextmanager
