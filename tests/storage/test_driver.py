@@ -245,8 +245,9 @@ async def test_a_commit_the_database_refuses_raises_and_leaves_nothing_open(
                 await driver.fetch(conn, "DELETE FROM parent")
         async with database.read() as conn:
             assert (await driver.fetch(conn, "SELECT count(*) FROM child"))[0][0] == 0
+        pool = database.engine.pool  # dispose replaces the pool: count on the one in use
         await database.dispose()
-        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await database.dispose()
 

@@ -13,6 +13,7 @@ import contextvars
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -42,6 +43,9 @@ _WRITE_OPTION = "courtyard_write"
 #: while a long read held the checkpoint back, kept its disk space for good. Under S6's
 #: steady load the log stays under 8 MB, so this trims only spikes (ADR 0025).
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
+#: Seconds after which PostgreSQL's pool replaces a connection (and a kept one goes back to it).
+POOL_RECYCLE = 1800
 
 
 def normalise_database_url(raw: str) -> URL:
@@ -99,14 +103,13 @@ class Database:
             if self._checkpointer is not None:
                 self._checkpointer.start()
         else:
-            self.engine = create_async_engine(self.url, pool_recycle=1800, **options)
+            self.engine = create_async_engine(self.url, pool_recycle=POOL_RECYCLE, **options)
             self.heavy_engine = self.engine
             self._checkpointer = None
         # The options of each kind of unit of work, set once on engine copies that share the
         # pool: setting them on every connection was one more trip through SQLAlchemy's
         # greenlet bridge per transaction.
         self._writer = self.engine.execution_options(**{_WRITE_OPTION: True})
-        self._heavy_writer = self.heavy_engine.execution_options(**{_WRITE_OPTION: True})
         self._reader = self.engine
         self._heavy_reader = self.heavy_engine
         # Inline SQLite connections kept open between units of work (ADR 0025): the write
@@ -114,6 +117,7 @@ class Database:
         # keep at most half the pool, so a unit of work waiting on the pool is always served.
         self._idle_writers = _IdleConnections(self._writer, keep=1 if pool_size >= 2 else 0)
         self._idle_readers = _IdleConnections(self._reader, keep=max(0, pool_size // 2 - 1))
+        self._idle_autocommit = _IdleConnections(self._reader, keep=0)
         if not self.is_sqlite:
             # PostgreSQL's default READ COMMITTED gives each statement its own snapshot; a
             # read unit of work promises one snapshot for all its statements (a history
@@ -122,6 +126,18 @@ class Database:
             # reads one snapshot in WAL mode.
             self._reader = self._heavy_reader = self.engine.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            # Kept PostgreSQL connections (ADR 0026): units of work run side by side here (no
+            # writers' lock), so each kind keeps up to a quarter of the pool, half in all.
+            # A kept connection goes back to the pool within ``POOL_RECYCLE`` seconds, where
+            # the pool's own age check applies to it.
+            keep = max(1, pool_size // 4) if pool_size >= 2 else 0
+            self._idle_writers = _IdleConnections(self._writer, keep=keep, hold=POOL_RECYCLE)
+            self._idle_readers = _IdleConnections(self._reader, keep=keep, hold=POOL_RECYCLE)
+            self._idle_autocommit = _IdleConnections(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                keep=keep,
+                hold=POOL_RECYCLE,
             )
 
     @property
@@ -132,7 +148,7 @@ class Database:
     @property
     def idle_connections(self) -> tuple[int, int]:
         """Connections kept open between units of work: (writers, readers)."""
-        return len(self._idle_writers), len(self._idle_readers)
+        return len(self._idle_writers), len(self._idle_readers) + len(self._idle_autocommit)
 
     def _prepare_sqlite_file(self) -> None:
         database = self.url.database
@@ -145,7 +161,7 @@ class Database:
             if self._writers_loop is None:
                 self._writers_loop = asyncio.get_running_loop()
             return _InlineUnit(self._idle_writers, "BEGIN IMMEDIATE", self._sqlite_writer)
-        return self._pooled_transaction(write=True)
+        return _PooledUnit(self._idle_writers)
 
     def read(
         self, *, heavy: bool = False, consistent: bool = True
@@ -161,32 +177,16 @@ class Database:
         SQLAlchemy there begins a transaction as usual, rolled back at the end of the read
         (before the connection is kept for the next one, ADR 0025).
         """
-        if self.is_sqlite and not heavy:
+        if self.is_sqlite:
+            if heavy:
+                return self._threaded_read()
             return _InlineUnit(self._idle_readers, "BEGIN" if consistent else None, None)
-        if consistent or self.is_sqlite:
-            return self._pooled_transaction(write=False, heavy=heavy)
-        return self._autocommit_read()
+        return _PooledUnit(self._idle_readers if consistent else self._idle_autocommit)
 
     @asynccontextmanager
-    async def _autocommit_read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
-
-    @asynccontextmanager
-    async def _pooled_transaction(
-        self, *, write: bool, heavy: bool = False
-    ) -> AsyncIterator[AsyncConnection]:
-        """A transaction on a pooled connection: PostgreSQL's, and SQLite's threaded engine."""
-        if write:
-            engine = self._heavy_writer if heavy else self._writer
-        else:
-            engine = self._heavy_reader if heavy else self._reader
-        if self.is_sqlite:  # heavy: the threaded driver, through SQLAlchemy as it expects
-            async with engine.connect() as conn, conn.begin():
-                yield conn
-            return
-        async with engine.connect() as conn, _asyncpg_transaction(conn):
+    async def _threaded_read(self) -> AsyncIterator[AsyncConnection]:
+        """SQLite's heavy reads: the threaded driver, through SQLAlchemy as it expects."""
+        async with self._heavy_reader.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -241,6 +241,7 @@ class Database:
                 logger.exception("finishing writes before closing the database failed")
         await self._idle_writers.close()
         await self._idle_readers.close()
+        await self._idle_autocommit.close()
         await self.engine.dispose()
         if self.heavy_engine is not self.engine:
             await self.heavy_engine.dispose()
@@ -249,28 +250,33 @@ class Database:
 
 
 class _IdleConnections:
-    """Inline SQLite connections of one engine, kept open between units of work.
+    """Connections of one engine kept open between units of work (ADRs 0025 and 0026).
 
     Opening a connection (``AsyncConnection.start``: a greenlet, a pool checkout, SQLAlchemy's
-    connection objects) and handing it back cost 30-45 µs of CPU per unit of work, timed
-    alone: more than the one statement a reconnect's replay start runs (ADR 0025). A
-    connection is put back here instead, with no transaction open, and the next unit
-    of work of the same kind takes it: the execution options (a writer's ``BEGIN
-    IMMEDIATE``) stay with the engine it was opened from.
+    connection objects and options) and handing it back cost 30-45 µs of CPU per unit of
+    work on SQLite, timed alone, and about a third of a small unit's CPU on PostgreSQL. A
+    connection is put back here instead, with no transaction open, and the next unit of
+    work of the same kind takes it: the execution options (a writer's ``BEGIN IMMEDIATE``,
+    a reader's isolation level) stay with the engine it was opened from. ``hold``: seconds
+    after which a connection goes back to the pool instead of being kept again.
 
-    The inline driver never suspends, so nothing can interrupt the close of a connection
-    that is not kept: it runs in the caller's task. SQLAlchemy's ``async with
-    engine.connect()`` closes in a task of its own, and waiting for that task cost two turns
-    of the event loop per unit of work, under load a millisecond or more with the writer's
-    lock held (ADR 0022).
+    Closing a connection that is not kept runs in the caller's task. SQLAlchemy's ``async
+    with engine.connect()`` closes in a task of its own, and waiting for that task cost two
+    turns of the event loop per unit of work, under load a millisecond or more with
+    SQLite's writer's lock held (ADR 0022). The pool does not roll back on return, so no
+    close waits for the database; a failed PostgreSQL unit closes in a task of its own
+    (``_PooledUnit``).
     """
 
-    __slots__ = ("_engine", "_idle", "_keep")
+    __slots__ = ("_engine", "_hold", "_idle", "_keep", "_taken")
 
-    def __init__(self, engine: AsyncEngine, *, keep: int) -> None:
+    def __init__(self, engine: AsyncEngine, *, keep: int, hold: float | None = None) -> None:
         self._engine = engine
         self._keep = keep
+        self._hold = hold
         self._idle: list[AsyncConnection] = []
+        #: When each connection now out of the pool was taken from it (with ``hold`` only).
+        self._taken: dict[int, float] = {}
 
     def __len__(self) -> int:
         return len(self._idle)
@@ -281,19 +287,32 @@ class _IdleConnections:
             return self._idle.pop()
         conn = self._engine.connect()
         await conn.start()
+        if self._hold is not None:
+            self._taken[id(conn)] = time.monotonic()
         return conn
 
     async def give_back(self, conn: AsyncConnection) -> None:
         """Keep a connection whose unit of work ended cleanly (none open), or close it."""
-        if len(self._idle) < self._keep and not conn.invalidated:
+        if len(self._idle) < self._keep and not conn.invalidated and self._may_hold(conn):
             self._idle.append(conn)
         else:
-            await conn.close()
+            await self.close_one(conn)
+
+    async def close_one(self, conn: AsyncConnection) -> None:
+        """Hand a connection back to the pool."""
+        self._taken.pop(id(conn), None)
+        await conn.close()
+
+    def _may_hold(self, conn: AsyncConnection) -> bool:
+        if self._hold is None:
+            return True
+        taken = self._taken.get(id(conn))
+        return taken is not None and time.monotonic() - taken < self._hold
 
     async def close(self) -> None:
         """Close the kept connections (before the engine is disposed)."""
         while self._idle:
-            await self._idle.pop().close()
+            await self.close_one(self._idle.pop())
 
 
 class _InlineUnit:
@@ -383,31 +402,50 @@ async def _abandon(conn: AsyncConnection) -> None:
         await conn.close()
 
 
-@asynccontextmanager
-async def _asyncpg_transaction(conn: AsyncConnection) -> AsyncIterator[None]:
-    """The end of a PostgreSQL unit of work, on asyncpg where SQLAlchemy took no part.
+class _PooledUnit:
+    """One PostgreSQL unit of work on a kept connection, ended on asyncpg (ADR 0026).
 
     SQLAlchemy's asyncpg adapter sends BEGIN (with the engine's isolation level and read-only
     flag) at the unit's first statement, whichever way it is sent (``driver._begun``).
     ``conn.begin()`` itself sent nothing, and its transaction objects and the greenlet bridge
-    around COMMIT cost about 100 µs of CPU per unit of work (ADR 0026). A unit whose
-    statements all went through ``storage/driver.py`` now commits straight on asyncpg; one
-    that sent a statement through SQLAlchemy began SQLAlchemy's own transaction, which ends
-    both. A unit cancelled or cut off while ending is never reused: its connection's state
-    is unknown (the same rule as ``driver._on_asyncpg``).
+    around COMMIT cost about 100 µs of CPU per unit of work. A unit whose statements all went
+    through ``storage/driver.py`` commits straight on asyncpg; one that sent a statement
+    through SQLAlchemy began SQLAlchemy's own transaction, which ends both.
+
+    A connection whose unit ended cleanly is kept for the next unit of the same kind
+    (``_IdleConnections``). A failed or cancelled unit's connection goes back to the pool in a
+    task of its own, so a second cancellation cannot leave it checked out; one whose state is
+    unknown (cancelled or cut off mid-statement or while ending) is invalidated first, the
+    rule of ``driver._on_asyncpg``.
     """
-    adapter: Any = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-    try:
-        yield
-    except BaseException:
-        await _end_asyncpg_transaction(conn, adapter, commit=False)
-        raise
-    await _end_asyncpg_transaction(conn, adapter, commit=True)
+
+    __slots__ = ("_conn", "_idle")
+
+    def __init__(self, idle: _IdleConnections) -> None:
+        self._idle = idle
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        self._conn = await self._idle.take()
+        return self._conn
+
+    async def __aexit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        try:
+            if not conn.invalidated:  # invalidated mid-statement: nothing left to end
+                adapter = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+                await _end_asyncpg_transaction(conn, adapter, commit=exc_type is None)
+        except BaseException:
+            await asyncio.shield(self._idle.close_one(conn))
+            raise
+        if exc_type is None:
+            await self._idle.give_back(conn)
+        else:
+            await asyncio.shield(self._idle.close_one(conn))
 
 
 async def _end_asyncpg_transaction(conn: AsyncConnection, adapter: Any, *, commit: bool) -> None:
-    if conn.invalidated:
-        return  # closed mid-statement (driver._on_asyncpg): nothing left to end
     try:
         if conn.in_transaction():
             await (conn.commit() if commit else conn.rollback())
