@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,21 +26,51 @@ logger = logging.getLogger(__name__)
 
 
 class UnitOfWork:
-    """The repositories of one transaction."""
+    """The repositories of one transaction.
+
+    The outbox and the audit log hold what the unit queues, so they exist from the start; the
+    other repositories are made when first used. A request uses one or two of them; making
+    all ten took 3.0 µs against 1.5 for these two, timed alone, where an empty SQLite unit
+    of work costs 13-36 µs (ADR 0026).
+    """
 
     def __init__(self, conn: AsyncConnection, dialect: str) -> None:
         self.conn = conn
-        self.organization = OrganizationRepository(conn)
-        self.users = UserRepository(conn)
-        self.credentials = CredentialRepository(conn)
-        self.channels = ChannelRepository(conn)
-        self.messages = MessageRepository(conn)
         self.outbox = Outbox(conn, dialect)
-        self.events = EventLogRepository(conn)
         self.audit = AuditRepository(conn, dialect)
-        self.two_factor = TwoFactorRepository(conn)
-        self.attempts = AttemptRepository(conn)
         self._after_commit: list[Callable[[], None]] = []
+
+    @cached_property
+    def organization(self) -> OrganizationRepository:
+        return OrganizationRepository(self.conn)
+
+    @cached_property
+    def users(self) -> UserRepository:
+        return UserRepository(self.conn)
+
+    @cached_property
+    def credentials(self) -> CredentialRepository:
+        return CredentialRepository(self.conn)
+
+    @cached_property
+    def channels(self) -> ChannelRepository:
+        return ChannelRepository(self.conn)
+
+    @cached_property
+    def messages(self) -> MessageRepository:
+        return MessageRepository(self.conn)
+
+    @cached_property
+    def events(self) -> EventLogRepository:
+        return EventLogRepository(self.conn)
+
+    @cached_property
+    def two_factor(self) -> TwoFactorRepository:
+        return TwoFactorRepository(self.conn)
+
+    @cached_property
+    def attempts(self) -> AttemptRepository:
+        return AttemptRepository(self.conn)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction has committed (never on rollback)."""
