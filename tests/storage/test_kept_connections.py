@@ -108,3 +108,24 @@ async def test_kept_connections_go_back_to_the_pool_after_the_recycle_time(
         assert database.idle_connections == expected
     finally:
         await database.dispose()
+
+
+async def test_a_connection_from_the_pool_gets_each_kind_s_mode_after_another(
+    databases: DatabaseFactory,
+) -> None:
+    """With a pool of one nothing is kept: the one connection goes back and forth between
+    the kinds, and each unit must still run in its own mode (autocommit reads included)."""
+    database = Database(await databases.create(), pool_size=1)
+    try:
+        for _ in range(2):
+            async with database.read(consistent=False) as conn:
+                assert not await _statements_share_a_transaction(database, conn)
+            async with database.write() as conn:
+                assert await _statements_share_a_transaction(database, conn)
+            async with database.read(consistent=False) as conn:
+                assert not await _statements_share_a_transaction(database, conn)
+            async with database.read() as conn:
+                assert await _statements_share_a_transaction(database, conn)
+        assert database.idle_connections == (0, 0)
+    finally:
+        await database.dispose()
