@@ -24,11 +24,20 @@ def _sql(database: Database, sqlite: str, postgresql: str) -> str:
     return sqlite if database.is_sqlite else postgresql
 
 
-async def _probe(databases: DatabaseFactory) -> Database:
-    database = Database(await databases.create())
+async def _probe(databases: DatabaseFactory, *, pool_size: int = 10) -> Database:
+    database = Database(await databases.create(), pool_size=pool_size)
     async with database.write() as conn:
         await conn.execute(text("CREATE TABLE driver_probe (n INTEGER PRIMARY KEY)"))
     return database
+
+
+def _insert_probe(database: Database) -> str:
+    """One row into driver_probe, ``n`` bound by position."""
+    return _sql(
+        database,
+        "INSERT INTO driver_probe (n) VALUES (?)",
+        "INSERT INTO driver_probe (n) VALUES ($1)",
+    )
 
 
 async def _count(database: Database) -> int:
@@ -71,11 +80,7 @@ async def test_a_first_statement_through_the_driver_rolls_back_with_the_transact
 
 async def test_many_rows_and_unique_violations(databases: DatabaseFactory) -> None:
     database = await _probe(databases)
-    insert = _sql(
-        database,
-        "INSERT INTO driver_probe (n) VALUES (?)",
-        "INSERT INTO driver_probe (n) VALUES ($1)",
-    )
+    insert = _insert_probe(database)
     try:
         async with database.write() as conn:
             await driver.execute_many(conn, insert, [(1,), (2,), (3,)])
@@ -194,11 +199,7 @@ async def test_a_unit_of_driver_statements_commits_and_reads_in_its_mode(
     databases: DatabaseFactory,
 ) -> None:
     database = await _probe(databases)
-    insert = _sql(
-        database,
-        "INSERT INTO driver_probe (n) VALUES (?)",
-        "INSERT INTO driver_probe (n) VALUES ($1)",
-    )
+    insert = _insert_probe(database)
     try:
         async with database.write() as conn:
             await driver.execute_many(conn, insert, [(1,), (2,)])
@@ -257,15 +258,9 @@ async def test_a_unit_cancelled_while_committing_is_never_reused(
 ) -> None:
     """Cancelled between its last statement and the end of its COMMIT: the connection's state
     is unknown, so the pool must not hand it out again with a transaction open."""
-    database = Database(await databases.create(), pool_size=1)
-    insert = _sql(
-        database,
-        "INSERT INTO driver_probe (n) VALUES (?)",
-        "INSERT INTO driver_probe (n) VALUES ($1)",
-    )
+    database = await _probe(databases, pool_size=1)
+    insert = _insert_probe(database)
     try:
-        async with database.write() as conn:
-            await driver.fetch(conn, "CREATE TABLE driver_probe (n INTEGER PRIMARY KEY)")
         for n in range(20):
             task = asyncio.create_task(_write_one(database, insert, n))
             # Let the task run its statement, then cancel it somewhere in its ending.
