@@ -195,7 +195,7 @@ class MessageWriter:
             backlog = self._ctx.storage.search_backlog
             while queue:
                 if backlog.full:
-                    await backlog.caught_up()  # send no faster than the index keeps up
+                    await backlog.room()  # send no faster than the index keeps up
                 wait = self._next_start - loop.time()
                 if wait > 0 and len(queue) < self.batch_limit:
                     await asyncio.sleep(wait)  # more sends arrive meanwhile: one transaction

@@ -15,9 +15,9 @@ What a user sees does not change:
   process finds a new message once its document is written, ``interval`` seconds later.
 - **Deleted and edited meanwhile.** A document is written only for a message that is still
   there and not deleted, and never over an edit's document (``SearchRepository.index``).
-- **Bounded.** At most ``max_pending`` documents wait: past that, the group commit waits for
-  the backlog before its next batch (``full``), so sends slow down to what indexing keeps up
-  with instead of memory growing.
+- **Bounded.** At most ``max_pending`` documents wait: past that, the group commit waits
+  until half of them are written before its next batch (``full``, ``room()``), so sends slow
+  down to what indexing keeps up with instead of memory growing.
 - **Not lost.** ``close()`` (run by ``Database.dispose``) writes the rest. A process killed with
   documents queued leaves messages without documents; every process looks for those among the
   newest messages when it starts (``services.search.Search.index_missing``).
@@ -113,7 +113,15 @@ class SearchBacklog:
 
     async def caught_up(self) -> None:
         """Return once every document queued before this call has been written or tried."""
-        target = self._queued
+        await self._tried_up_to(self._queued)
+
+    async def room(self) -> None:
+        """Return once at most half of ``max_pending`` documents wait: what a full backlog's
+        senders wait for. Waiting until it is empty stopped every send for as long as the whole
+        backlog took; resuming at the first free place would make each batch wait again."""
+        await self._tried_up_to(self._queued - self._max_pending // 2)
+
+    async def _tried_up_to(self, target: int) -> None:
         if self._tried >= target:
             return
         waiter = asyncio.get_running_loop().create_future()

@@ -79,6 +79,10 @@ _PG_INDEX_SQL = (
     "JOIN messages AS m ON m.id = v.id WHERE m.deleted_at IS NULL "
     "ON CONFLICT (message_id) DO {conflict} RETURNING message_id"
 )
+# Each batch is planned for its own ids and the messages table as it is now. A prepared
+# statement's generic plan, made while a young database's table was tiny, stayed cached as the
+# table grew and scanned every message for each document (docs/adr/0027).
+_PG_PLAN_EACH_BATCH = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"
 _SKIP = "NOTHING"
 _REPLACE = (
     "UPDATE SET channel_id = excluded.channel_id, body = excluded.body, "
@@ -191,6 +195,7 @@ class SearchRepository(Repository):
                 [(" ".join(d.terms), d.has_link, d.message_id) for d in documents],
             )
             return
+        await fetch(self.conn, _PG_PLAN_EACH_BATCH)  # for the rest of this transaction
         written = await fetch(
             self.conn,
             _PG_INDEX[replace],
