@@ -19,6 +19,7 @@ from litestar.types import ASGIApp
 from courtyard.api.asgi import build_asgi_app, with_edge
 from courtyard.api.deps import WebConfig
 from courtyard.api.firewall import Firewall, Reloadable
+from courtyard.api.hot_routes import HistoryFastPath
 from courtyard.api.websocket import EventEndpoint
 from courtyard.auth.passwords import Argon2Parameters, PasswordHashing
 from courtyard.auth.policy import LockoutPolicy, SecurityPolicy, SessionLimits
@@ -373,7 +374,7 @@ def build_application(
     )
     return Application(
         asgi=with_edge(
-            litestar,
+            HistoryFastPath(litestar, services),
             firewall=firewall,
             limits=limits,
             hsts=hsts_value(settings),

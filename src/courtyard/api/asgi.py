@@ -157,7 +157,7 @@ def build_asgi_app(
 
 
 def with_edge(
-    app: Litestar,
+    app: ASGIApp,
     *,
     firewall: Firewall | None = None,
     limits: RateLimits | None = None,

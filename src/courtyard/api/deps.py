@@ -74,10 +74,7 @@ async def provide_actor(request: Request[Any, Any, State], services: AppServices
         via_cookie = secret is not None
     if not secret:
         raise Unauthenticated("sign in first", code="not_signed_in")
-    actor = await services.sessions.authenticate(secret)
-    client = provide_client(request)
-    # The cached actor is shared between requests: this request's client goes on a copy.
-    actor = msgspec.structs.replace(actor, ip=client.ip_address, user_agent=client.user_agent)
+    actor = await client_actor(services, secret, provide_client(request))
     unsafe = request.method not in SAFE_METHODS
     if via_cookie and unsafe:
         sent = request.headers.get(CSRF_HEADER, "")
@@ -85,16 +82,34 @@ async def provide_actor(request: Request[Any, Any, State], services: AppServices
             raise PermissionDenied(
                 f"cookie-authenticated changes need the {CSRF_HEADER} header", code="csrf_failed"
             )
+    check_actor(
+        actor,
+        unsafe=unsafe,
+        enrolment_allowed=bool(request.route_handler.opt.get(ENROLMENT_ALLOWED)),
+    )
+    return actor
+
+
+async def client_actor(services: Services, secret: str, client: ClientInfo) -> Actor:
+    """The user a credential belongs to, with this request's client on it; raises
+    Unauthenticated."""
+    actor = await services.sessions.authenticate(secret)
+    # The cached actor is shared between requests: this request's client goes on a copy.
+    return msgspec.structs.replace(actor, ip=client.ip_address, user_agent=client.user_agent)
+
+
+def check_actor(actor: Actor, *, unsafe: bool, enrolment_allowed: bool) -> None:
+    """What an authenticated request must also have: the token's scope for the method, and
+    a second factor where the organisation requires one (except on the enrolment routes)."""
     needed = "write" if unsafe else "read"
     if not actor.has_scope(needed):
         raise PermissionDenied(f"this token lacks the '{needed}' scope", code="insufficient_scope")
-    if actor.enrolment_required and not request.route_handler.opt.get(ENROLMENT_ALLOWED):
+    if actor.enrolment_required and not enrolment_allowed:
         raise PermissionDenied(
             "your organisation requires two-factor authentication: enrol first "
             "(POST /api/v1/auth/two-factor/enrolment)",
             code="two_factor_enrolment_required",
         )
-    return actor
 
 
 def pending_credential(request: Request[Any, Any, State]) -> str:
@@ -125,3 +140,9 @@ def provide_client(request: Request[Any, Any, State]) -> ClientInfo:
     """User agent and address of the caller, for the session list."""
     host = request.client.host if request.client else ""
     return ClientInfo(user_agent=request.headers.get("user-agent", "")[:256], ip_address=host)
+
+
+def client_of(scope: Any, user_agent: str) -> ClientInfo:
+    """:func:`provide_client` from an ASGI scope and its user-agent header."""
+    client = scope.get("client")
+    return ClientInfo(user_agent=user_agent[:256], ip_address=client[0] if client else "")

@@ -53,16 +53,15 @@ STATUS_BY_ERROR: dict[type[CourtyardError], int] = {
 }
 
 
-def problem(
+def problem_body(
     status: int,
     code: str,
     detail: str,
     *,
     instance: str | None = None,
     extra: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response[dict[str, Any]]:
-    """A problem+json response."""
+) -> dict[str, Any]:
+    """The members of a problem+json document."""
     body: dict[str, Any] = {
         "type": f"urn:courtyard:problem:{code}",
         "title": HTTPStatus(status).phrase,
@@ -74,6 +73,20 @@ def problem(
         body["instance"] = instance
     if extra:
         body.update(extra)
+    return body
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    """A problem+json response."""
+    body = problem_body(status, code, detail, instance=instance, extra=extra)
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -84,10 +97,10 @@ def _status_for(error: CourtyardError) -> int:
     return 400
 
 
-def handle_courtyard_error(
-    request: Request[Any, Any, Any], exc: CourtyardError
-) -> Response[dict[str, Any]]:
-    """Domain and service errors."""
+def courtyard_problem(
+    exc: CourtyardError, path: str
+) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+    """The status, problem document and extra headers for a domain or service error."""
     extra: dict[str, Any] = {}
     if exc.field:
         extra["field"] = exc.field
@@ -97,9 +110,15 @@ def handle_courtyard_error(
     status = _status_for(exc)
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="courtyard"'}
-    return problem(
-        status, exc.code, exc.message, instance=request.url.path, extra=extra, headers=headers
-    )
+    return status, problem_body(status, exc.code, exc.message, instance=path, extra=extra), headers
+
+
+def handle_courtyard_error(
+    request: Request[Any, Any, Any], exc: CourtyardError
+) -> Response[dict[str, Any]]:
+    """Domain and service errors."""
+    status, body, headers = courtyard_problem(exc, request.url.path)
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def handle_validation_error(
@@ -153,9 +172,11 @@ def handle_http_error(
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A bug: log it with the request path, tell the client nothing more."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(
-        500, "internal_error", "something went wrong on our side", instance=request.url.path
-    )
+    return problem(*UNEXPECTED, instance=request.url.path)
+
+
+#: (status, code, detail) of a bug's answer.
+UNEXPECTED = (500, "internal_error", "something went wrong on our side")
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
