@@ -106,7 +106,7 @@ class HistoryFastPath:
 def _ordinary_request(scope: Scope) -> tuple[str, str, PageRequest] | None:
     """(bearer secret, user agent, page) when the request is one this path answers, else None."""
     secret = None
-    user_agent = ""
+    user_agent = None
     for name, value in scope["headers"]:
         if name == b"authorization":
             if secret is not None:
@@ -115,7 +115,7 @@ def _ordinary_request(scope: Scope) -> tuple[str, str, PageRequest] | None:
             secret = credential.strip()
             if scheme.lower() != "bearer" or not secret:
                 return None
-        elif name == b"user-agent":
+        elif name == b"user-agent" and user_agent is None:  # the first, as Litestar reads it
             user_agent = value.decode("latin-1")
     if secret is None:
         return None
@@ -137,7 +137,7 @@ def _ordinary_request(scope: Scope) -> tuple[str, str, PageRequest] | None:
         after=values.get(b"after"),
         around=values.get(b"around"),
     )
-    return secret, user_agent, page
+    return secret, user_agent or "", page
 
 
 def _problem_headers(extra: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
