@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from courtyard.storage.checkpoint import Checkpointer
 from courtyard.storage.sqlite_inline import InlineConnection, inline_connector
+from courtyard.storage.writers_lock import WritersLock
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class Database:
             "max_overflow": pool_size,
             "pool_reset_on_return": None,
         }
-        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_writer = WritersLock() if self.is_sqlite else None
         #: Awaited by ``dispose`` first: writes still owed (storage/search_backlog.py).
         self.before_dispose: list[Callable[[], Awaitable[None]]] = []
         # The loop the writers run on, known from the first write: the checkpoint thread
@@ -332,9 +333,7 @@ class _InlineUnit:
 
     __slots__ = ("_begin", "_conn", "_idle", "_lock")
 
-    def __init__(
-        self, idle: _IdleConnections, begin: str | None, lock: asyncio.Lock | None
-    ) -> None:
+    def __init__(self, idle: _IdleConnections, begin: str | None, lock: WritersLock | None) -> None:
         self._idle = idle
         self._begin = begin
         self._lock = lock
