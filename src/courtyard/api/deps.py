@@ -138,8 +138,7 @@ async def provide_admin_actor(actor: CurrentActor) -> Actor:
 
 def provide_client(request: Request[Any, Any, State]) -> ClientInfo:
     """User agent and address of the caller, for the session list."""
-    host = request.client.host if request.client else ""
-    return ClientInfo(user_agent=request.headers.get("user-agent", "")[:256], ip_address=host)
+    return client_of(request.scope, request.headers.get("user-agent", ""))
 
 
 def client_of(scope: Any, user_agent: str) -> ClientInfo:

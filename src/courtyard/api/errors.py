@@ -169,14 +169,14 @@ def handle_http_error(
     return problem(status, code, detail, instance=request.url.path, headers=headers or None)
 
 
+#: (status, code, detail) of a bug's answer.
+UNEXPECTED = (500, "internal_error", "something went wrong on our side")
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A bug: log it with the request path, tell the client nothing more."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(*UNEXPECTED, instance=request.url.path)
-
-
-#: (status, code, detail) of a bug's answer.
-UNEXPECTED = (500, "internal_error", "something went wrong on our side")
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
